@@ -1,0 +1,1995 @@
+/*
+ * ftpfwd: FTP forwarding through a running OpenSSH ControlMaster.
+ *
+ * Each FTP session's control connection goes to the FTP server through a
+ * stdio forward of the master.  ftpfwd reads the control lines in both
+ * directions and, for every data connection, asks the master for the
+ * forward it needs: a stdio forward carrying the client's passive data
+ * socket, or a remote forward that the server's active data connection
+ * comes back through.  The data bytes never pass through ftpfwd.
+ */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "ftpparse.h"
+#include "ssh_mux.h"
+
+#ifndef FTPFWD_VERSION
+#define FTPFWD_VERSION		"unknown"
+#endif
+
+#define EXIT_USAGE		1
+#define EXIT_NO_MASTER		255
+
+#define DEFAULT_FORWARD		"127.0.0.1:2121:localhost:21"
+#define DEFAULT_MAX_SESSIONS	100
+#define DEFAULT_IDLE_TIMEOUT	3600
+#define MAX_LISTENERS		16	/* sockets per -L (all interfaces) */
+#define PENDING_MAX		64	/* commands awaiting a server reply */
+#define CTL_BUF_HIGH		(64 * 1024)	/* control input kept */
+#define DRAIN_TIMEOUT		10	/* seconds to flush a closing session */
+#define ACCEPT_BACKOFF		1	/* seconds without accept on EMFILE */
+#define MASTER_RETRY		1	/* seconds between master reconnects */
+#define HELLO_TIMEOUT_MS	10000
+#define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
+#define ADDR_STR_MAX		(INET6_ADDRSTRLEN + 8)
+#define HOST_STR_MAX		(NI_MAXHOST + 8)
+
+enum loglevel {
+	LL_QUIET, LL_FATAL, LL_ERROR, LL_INFO, LL_VERBOSE,
+	LL_DEBUG1, LL_DEBUG2, LL_DEBUG3
+};
+
+static const struct {
+	const char	*name;
+	enum loglevel	 level;
+} loglevels[] = {
+	{ "QUIET", LL_QUIET }, { "FATAL", LL_FATAL }, { "ERROR", LL_ERROR },
+	{ "INFO", LL_INFO }, { "VERBOSE", LL_VERBOSE },
+	{ "DEBUG", LL_DEBUG1 }, { "DEBUG1", LL_DEBUG1 },
+	{ "DEBUG2", LL_DEBUG2 }, { "DEBUG3", LL_DEBUG3 },
+};
+
+/* One -L or -W: where FTP sessions go, as reached from the ssh server. */
+struct forward {
+	char		*bind_host;		/* NULL: all interfaces */
+	uint16_t	 bind_port;
+	char		*host;
+	uint16_t	 port;
+	int		 fds[MAX_LISTENERS];
+	struct evconnlistener *lev[MAX_LISTENERS];
+	int		 nfds;
+};
+
+/* A passive data connection, now the master's; we hold its mux link. */
+struct data_fwd {
+	TAILQ_ENTRY(data_fwd)	 entry;
+	struct session		*s;
+	struct mux_conn		*mc;
+	char			 target[HOST_STR_MAX];
+};
+
+enum act_state { ACT_NONE, ACT_OPENING, ACT_OPEN };
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	u_int			 id;
+	int			 dead;
+	int			 closing;
+	struct forward		*fwd;
+	time_t			 started;
+
+	struct bufferevent	*cin;		/* client, reading side */
+	struct bufferevent	*cout;		/* client, writing side */
+	struct sockaddr_storage	 client_addr;	/* peer of the control */
+	struct sockaddr_storage	 local_addr;	/* our end of the control */
+	char			 client_str[ADDR_STR_MAX];
+
+	struct bufferevent	*srv;		/* server, via the master */
+	struct mux_conn		*ctl_mux;	/* carries the control */
+	int			 srv_open;	/* master said it is up */
+	struct mux_conn		*fwd_mux;	/* remote forward requests */
+
+	/* Commands sent to the server whose final reply is still due. */
+	u_char			 pending[PENDING_MAX];
+	u_int			 phead, pcount;
+	int			 c_wait;	/* client line waits on us */
+	int			 c_longline;	/* passing a long line on */
+	int			 c_discard;	/* dropping a long line */
+	int			 s_longline;
+	int			 r_code;	/* multi-line reply under way */
+	int			 r_feat;	/* filter AUTH from FEAT */
+	int			 r_hold;	/* collecting a 227/229 */
+	struct evbuffer		*held;
+	int			 last_code;
+
+	/* The current data transfer, for the log and the idle timer. */
+	int			 xfer_running;
+	struct timespec		 xfer_start;
+	char			 xfer_verb[FTP_VERB_MAX + 1];
+	const char		*data_mode;
+	u_int			 nxfers;
+
+	/* Passive: our listener for the client's data connection. */
+	int			 pasv_fd;
+	struct event		*pasv_ev;
+	char			 pasv_host[NI_MAXHOST];
+	uint16_t		 pasv_port;
+	TAILQ_HEAD(, data_fwd)	 data;
+
+	/* Active: the remote forward the server connects back through. */
+	enum act_state		 act_state;
+	uint32_t		 act_rid;
+	enum ftp_cmd		 act_cmd;
+	char			 act_host[ADDR_STR_MAX];
+	uint16_t		 act_port;	/* client's data port */
+
+	struct event		*idle_ev;
+	struct event		*drain_ev;
+};
+
+TAILQ_HEAD(sessions, session);
+
+static struct {
+	int			 family;
+	int			 daemonize;
+	enum loglevel		 loglevel;
+	int			 loglevel_set;
+	char			*ctl_path;
+	char			*ssh_config;
+	char			*destination;
+	struct forward		 fwds[MAX_LISTENERS];
+	int			 nfwds;
+	struct forward		 stdio_fwd;
+	int			 stdio_mode;
+	char			*active_bind;
+	struct sockaddr_storage	 active_addr;
+	int			 pasv_trust;
+	u_int			 max_sessions;
+	u_int			 idle_timeout;
+	int			 exit_with_master;	/* -1: by -f */
+} opt;
+
+static struct event_base	*base;
+static struct sessions		 sessions = TAILQ_HEAD_INITIALIZER(sessions);
+static u_int			 nsessions;
+static u_int			 next_session_id = 1;
+static int			 use_syslog;
+static struct mux_conn		*watch_mux;
+static struct event		*accept_ev;
+static struct event		*retry_ev;
+static int			 shutting_down;
+
+static void	session_client_input(struct session *);
+static void	session_server_input(struct session *);
+static void	session_close(struct session *, const char *);
+static void	session_end(struct session *, const char *);
+static void	active_cancel(struct session *);
+
+static void __attribute__((format(printf, 2, 3)))
+logit(enum loglevel level, const char *fmt, ...)
+{
+	va_list	ap;
+	int	prio;
+
+	if (level > opt.loglevel)
+		return;
+	va_start(ap, fmt);
+	if (use_syslog) {
+		if (level <= LL_ERROR)
+			prio = LOG_ERR;
+		else if (level <= LL_VERBOSE)
+			prio = LOG_INFO;
+		else
+			prio = LOG_DEBUG;
+		vsyslog(prio, fmt, ap);
+	} else {
+		fputs("ftpfwd: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/* Errors before the loop runs: to stderr whatever the log level. */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+die(int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	fputs("ftpfwd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(status);
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: ftpfwd [-46dfqvV] [-L [bind_address:]port:host:hostport]..."
+	    " [-W host:port]\n"
+	    "              [-S ctl_path] [-F ssh_config] [-o option=value]..."
+	    " [destination]\n");
+	exit(EXIT_USAGE);
+}
+
+static const char *
+escape(char *buf, size_t sz, const char *s, size_t len)
+{
+	ftp_escape(buf, sz, s, len);
+	return buf;
+}
+
+static const char *
+addr_str(const struct sockaddr *sa, char *buf, size_t sz)
+{
+	char	host[INET6_ADDRSTRLEN];
+	int	port;
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    host, sizeof(host));
+		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+		snprintf(buf, sz, "%s:%d", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
+		    sizeof(host));
+		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+		snprintf(buf, sz, "[%s]:%d", host, port);
+	} else
+		snprintf(buf, sz, "local");
+	return buf;
+}
+
+/* The bare address, as the master should connect to it. */
+static int
+addr_host(const struct sockaddr *sa, char *buf, size_t sz)
+{
+	const void	*a;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	else
+		return -1;
+	return inet_ntop(sa->sa_family, a, buf, sz) == NULL ? -1 : 0;
+}
+
+/* An IPv4-mapped IPv6 address becomes plain IPv4; others stay. */
+static void
+addr_unmap(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in	 sin;
+
+	if (ss->ss_family != AF_INET6 ||
+	    !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+		return;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = sin6->sin6_port;
+	memcpy(&sin.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
+	memcpy(ss, &sin, sizeof(sin));
+}
+
+static int
+addr_same_host(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		    &((const struct sockaddr_in6 *)b)->sin6_addr,
+		    sizeof(struct in6_addr)) == 0;
+	return 0;
+}
+
+static uint16_t
+addr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+static void
+addr_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static socklen_t
+addr_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+}
+
+static void
+set_socket_opts(int fd)
+{
+	int	on = 1;
+
+	/* Keep Telnet "urgent" bytes (lftp's ABOR) in the stream. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof(on));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+/*
+ * Replies ftpfwd makes itself.  Only sent when no server reply is due,
+ * so they never overtake one.
+ */
+static void __attribute__((format(printf, 2, 3)))
+client_reply(struct session *s, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(bufferevent_get_output(s->cout), fmt, ap);
+	va_end(ap);
+	evbuffer_add(bufferevent_get_output(s->cout), "\r\n", 2);
+}
+
+static void
+pending_push(struct session *s, enum ftp_cmd cmd)
+{
+	s->pending[(s->phead + s->pcount) % PENDING_MAX] = (u_char)cmd;
+	s->pcount++;
+}
+
+static enum ftp_cmd
+pending_head(struct session *s)
+{
+	return s->pcount == 0 ? FTP_CMD_OTHER : s->pending[s->phead];
+}
+
+static double
+elapsed_since(const struct timespec *t0)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+idle_reset(struct session *s)
+{
+	struct timeval	tv = { (time_t)opt.idle_timeout, 0 };
+
+	if (s->idle_ev != NULL && opt.idle_timeout > 0)
+		event_add(s->idle_ev, &tv);
+}
+
+static void
+idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	/* A running transfer is not idleness, even with a quiet control. */
+	if (s->xfer_running) {
+		idle_reset(s);
+		return;
+	}
+	logit(LL_INFO, "#%u idle for %u seconds", s->id, opt.idle_timeout);
+	session_close(s, "421 ftpfwd: idle timeout, closing control "
+	    "connection");
+}
+
+static void
+pasv_close(struct session *s)
+{
+	if (s->pasv_ev != NULL) {
+		event_free(s->pasv_ev);
+		s->pasv_ev = NULL;
+	}
+	if (s->pasv_fd != -1) {
+		close(s->pasv_fd);
+		s->pasv_fd = -1;
+	}
+}
+
+static void
+data_fwd_free(struct data_fwd *d)
+{
+	TAILQ_REMOVE(&d->s->data, d, entry);
+	mux_free(d->mc);
+	free(d);
+}
+
+static void
+data_mux_cb(struct mux_conn *mc, enum mux_event ev,
+    const struct mux_reply *r, void *arg)
+{
+	struct data_fwd	*d = arg;
+	char		 why[LOG_TEXT_MAX];
+
+	(void)mc;
+	switch (ev) {
+	case MUX_EV_SESSION_OPENED:
+		logit(LL_DEBUG1, "#%u data connection to %s is up",
+		    d->s->id, d->target);
+		break;
+	case MUX_EV_FAILURE:
+		logit(LL_ERROR, "#%u ssh refused the data connection to %s: %s",
+		    d->s->id, d->target, escape(why, sizeof(why), r->reason,
+		    r->reason_len));
+		data_fwd_free(d);
+		break;
+	case MUX_EV_CLOSED:
+		/* The master closes the link when the channel is done. */
+		data_fwd_free(d);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The client connected to our passive port: hand it to the master. */
+static void
+pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct session		*s = arg;
+	struct sockaddr_storage	 peer;
+	socklen_t		 plen = sizeof(peer);
+	struct data_fwd		*d;
+	char			 err[256], pstr[ADDR_STR_MAX];
+	uint32_t		 rid;
+	int			 fd;
+
+	(void)what;
+	if ((fd = accept4(lfd, (struct sockaddr *)&peer, &plen,
+	    SOCK_CLOEXEC)) == -1)
+		return;
+	addr_unmap(&peer);
+	if (!addr_same_host(&peer, &s->client_addr)) {
+		/* Someone else raced the client to its data port. */
+		logit(LL_ERROR, "#%u passive data connection from %s refused: "
+		    "not the client's address", s->id,
+		    addr_str((struct sockaddr *)&peer, pstr, sizeof(pstr)));
+		close(fd);
+		return;
+	}
+	pasv_close(s);
+	set_socket_opts(fd);
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		close(fd);
+		return;
+	}
+	d->s = s;
+	snprintf(d->target, sizeof(d->target), "%s:%u", s->pasv_host,
+	    s->pasv_port);
+	TAILQ_INSERT_TAIL(&s->data, d, entry);
+	if ((d->mc = mux_open(base, opt.ctl_path, data_mux_cb, d, err,
+	    sizeof(err))) == NULL ||
+	    mux_stdio_fwd(d->mc, s->pasv_host, s->pasv_port, fd, &rid) == -1) {
+		if (d->mc == NULL)
+			close(fd);
+		logit(LL_ERROR, "#%u cannot hand the data connection to the "
+		    "master at %s: %s", s->id, opt.ctl_path,
+		    d->mc == NULL ? err : "request failed");
+		data_fwd_free(d);
+		return;
+	}
+	logit(LL_DEBUG1, "#%u data connection from %s to %s", s->id,
+	    addr_str((struct sockaddr *)&peer, pstr, sizeof(pstr)), d->target);
+}
+
+/* Open a listener for the client's passive data connection. */
+static int
+pasv_listen(struct session *s, struct sockaddr_storage *where)
+{
+	socklen_t	len;
+	int		fd;
+
+	pasv_close(s);
+	*where = s->local_addr;
+	addr_set_port(where, 0);
+	if ((fd = socket(where->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	len = addr_len(where);
+	if (bind(fd, (struct sockaddr *)where, len) == -1 ||
+	    listen(fd, 1) == -1 ||
+	    getsockname(fd, (struct sockaddr *)where, &len) == -1)
+		goto fail;
+	if ((s->pasv_ev = event_new(base, fd, EV_READ | EV_PERSIST,
+	    pasv_accept_cb, s)) == NULL || event_add(s->pasv_ev, NULL) != 0)
+		goto fail;
+	s->pasv_fd = fd;
+	return 0;
+ fail:
+	close(fd);
+	if (s->pasv_ev != NULL) {
+		event_free(s->pasv_ev);
+		s->pasv_ev = NULL;
+	}
+	return -1;
+}
+
+/* A whole 227 or 229 reply is in s->held: rewrite it to point at us. */
+static void
+pasv_reply(struct session *s, enum ftp_cmd cmd)
+{
+	struct evbuffer		*out = bufferevent_get_output(s->cout);
+	struct sockaddr_storage	 srv, where;
+	size_t			 len = evbuffer_get_length(s->held);
+	char			*text, line[FTP_FMT_MAX], why[LOG_TEXT_MAX];
+	uint16_t		 port;
+	int			 r;
+
+	text = (char *)evbuffer_pullup(s->held, -1);
+	if (cmd == FTP_CMD_PASV) {
+		r = ftp_parse_227(text, len, &srv);
+		port = r == 0 ? addr_port(&srv) : 0;
+	} else
+		r = ftp_parse_229(text, len, &port);
+	if (r == -1) {
+		logit(LL_ERROR, "#%u cannot parse the server's passive reply "
+		    "\"%s\"", s->id, escape(why, sizeof(why), text, len));
+		client_reply(s, "425 ftpfwd: cannot parse the server's "
+		    "passive reply");
+		goto done;
+	}
+	if (cmd == FTP_CMD_PASV && opt.pasv_trust)
+		addr_host((struct sockaddr *)&srv, s->pasv_host,
+		    sizeof(s->pasv_host));
+	else
+		snprintf(s->pasv_host, sizeof(s->pasv_host), "%s", s->fwd->host);
+	s->pasv_port = port;
+
+	if (pasv_listen(s, &where) == -1) {
+		logit(LL_ERROR, "#%u cannot open a passive listener: %s",
+		    s->id, strerror(errno));
+		client_reply(s, "425 ftpfwd: cannot open a passive data port: "
+		    "%s", strerror(errno));
+		goto done;
+	}
+	if (cmd == FTP_CMD_PASV)
+		r = ftp_fmt_227(line, sizeof(line), (struct sockaddr *)&where);
+	else
+		r = ftp_fmt_229(line, sizeof(line), addr_port(&where));
+	if (r == -1) {
+		pasv_close(s);
+		client_reply(s, "425 ftpfwd: PASV needs IPv4, use EPSV");
+		goto done;
+	}
+	evbuffer_add(out, line, (size_t)r);
+	s->data_mode = "passive";
+	logit(LL_DEBUG1, "#%u passive port %u -> %s:%u", s->id,
+	    addr_port(&where), s->pasv_host, port);
+ done:
+	evbuffer_drain(s->held, len);
+}
+
+/* A server reply ended: match it to its command. */
+static void
+reply_done(struct session *s, int code)
+{
+	enum ftp_cmd	cmd = pending_head(s);
+
+	s->last_code = code;
+	if (code < 200) {
+		if (cmd == FTP_CMD_TRANSFER && !s->xfer_running) {
+			s->xfer_running = 1;
+			clock_gettime(CLOCK_MONOTONIC, &s->xfer_start);
+		}
+		return;
+	}
+	if (s->pcount == 0)
+		return;		/* unsolicited, such as 421 */
+	s->phead = (s->phead + 1) % PENDING_MAX;
+	s->pcount--;
+
+	if (cmd == FTP_CMD_TRANSFER) {
+		s->nxfers++;
+		logit(LL_INFO, "#%u %s %s %.3fs %d", s->id, s->xfer_verb,
+		    s->data_mode != NULL ? s->data_mode : "-",
+		    s->xfer_running ? elapsed_since(&s->xfer_start) : 0.0,
+		    code);
+		s->xfer_running = 0;
+		s->data_mode = NULL;
+		active_cancel(s);
+	} else if ((cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT) &&
+	    code >= 300)
+		active_cancel(s);
+	if (s->pcount == 0 && s->c_wait) {
+		s->c_wait = 0;
+		session_client_input(s);
+	}
+}
+
+static void
+client_resume(struct session *s)
+{
+	if (s->dead || s->closing)
+		return;
+	bufferevent_enable(s->cin, EV_READ);
+	session_client_input(s);
+}
+
+/* Server lines: pass them on, rewriting 227/229 and FEAT. */
+static void
+session_server_input(struct session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(s->srv);
+	struct evbuffer		*out = bufferevent_get_output(s->cout);
+	struct evbuffer_ptr	 eol;
+	enum ftp_cmd		 head;
+	size_t			 eol_len, total, linelen;
+	char			*line;
+	int			 code, more, partial, ended, drop;
+
+	while (!s->dead && evbuffer_get_length(in) > 0) {
+		if (s->s_longline) {
+			eol = evbuffer_search_eol(in, NULL, &eol_len,
+			    EVBUFFER_EOL_LF);
+			total = eol.pos == -1 ? evbuffer_get_length(in) :
+			    (size_t)eol.pos + eol_len;
+			s->s_longline = eol.pos == -1;
+			if (s->r_hold)
+				evbuffer_drain(in, total);
+			else
+				evbuffer_remove_buffer(in, out, total);
+			continue;
+		}
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) <= FTP_LINE_MAX)
+				break;
+			partial = 1;
+			linelen = total = FTP_LINE_MAX;
+		} else {
+			partial = 0;
+			linelen = (size_t)eol.pos;
+			total = linelen + eol_len;
+		}
+		line = (char *)evbuffer_pullup(in, (ev_ssize_t)total);
+		if (linelen > 0 && line[linelen - 1] == '\r')
+			linelen--;
+
+		ended = 0;
+		drop = 0;
+		head = pending_head(s);
+		if (s->r_code == 0) {
+			if (ftp_reply_start(line, linelen, &code, &more) == 0) {
+				if ((head == FTP_CMD_PASV && code == 227) ||
+				    (head == FTP_CMD_EPSV && code == 229))
+					s->r_hold = 1;
+				s->r_feat = head == FTP_CMD_FEAT && more;
+				if (more)
+					s->r_code = code;
+				else
+					ended = code;
+			}
+		} else if (ftp_reply_ends(line, linelen, s->r_code)) {
+			ended = s->r_code;
+			s->r_code = 0;
+		} else if (s->r_feat && ftp_feat_is_auth(line, linelen))
+			drop = 1;
+
+		if (s->r_hold) {
+			if (partial || evbuffer_get_length(s->held) + total >
+			    FTP_LINE_MAX) {
+				/* Too long to be a passive reply we can use. */
+				evbuffer_drain(s->held,
+				    evbuffer_get_length(s->held));
+				evbuffer_add(s->held, "227 ?", 5);
+				s->s_longline = partial;
+				evbuffer_drain(in, total);
+			} else
+				evbuffer_remove_buffer(in, s->held, total);
+		} else if (drop)
+			evbuffer_drain(in, total);
+		else {
+			s->s_longline = partial;
+			evbuffer_remove_buffer(in, out, total);
+		}
+		if (ended) {
+			if (s->r_hold) {
+				s->r_hold = 0;
+				pasv_reply(s, head);
+			}
+			s->r_feat = 0;
+			reply_done(s, ended);
+		}
+	}
+	if (!s->dead && evbuffer_get_length(out) > CTL_BUF_HIGH)
+		bufferevent_disable(s->srv, EV_READ);
+}
+
+/* Close the remote forward of the last PORT/EPRT, if any. */
+static void
+active_cancel(struct session *s)
+{
+	uint32_t	rid;
+
+	if (s->act_state == ACT_NONE || s->fwd_mux == NULL) {
+		s->act_state = ACT_NONE;
+		return;
+	}
+	/* The same tuple as the open: listen port 0 matches it. */
+	if (mux_close_fwd(s->fwd_mux, MUX_FWD_REMOTE, opt.active_bind, 0,
+	    s->act_host, s->act_port, &rid) == -1)
+		logit(LL_ERROR, "#%u cannot cancel the remote forward to %s:%u",
+		    s->id, s->act_host, s->act_port);
+	else
+		logit(LL_DEBUG1, "#%u remote forward to %s:%u cancelled",
+		    s->id, s->act_host, s->act_port);
+	s->act_state = ACT_NONE;
+}
+
+static void
+fwd_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
+    void *arg)
+{
+	struct session		*s = arg;
+	struct sockaddr_storage	 ss = opt.active_addr;
+	char			 line[FTP_FMT_MAX], why[LOG_TEXT_MAX];
+	int			 n;
+
+	(void)mc;
+	if (ev == MUX_EV_READY)
+		return;
+	if (ev == MUX_EV_CLOSED) {
+		logit(LL_ERROR, "#%u lost the ssh master: %s", s->id,
+		    escape(why, sizeof(why), r->reason, r->reason_len));
+		s->fwd_mux = NULL;
+		mux_free(mc);
+		session_close(s, "421 ftpfwd: ssh connection closed");
+		return;
+	}
+	if (s->act_state != ACT_OPENING || r == NULL || r->rid != s->act_rid) {
+		if (ev == MUX_EV_FAILURE)
+			logit(LL_DEBUG1, "#%u master: %s", s->id, escape(why,
+			    sizeof(why), r->reason, r->reason_len));
+		return;
+	}
+	if (ev == MUX_EV_FAILURE || ev != MUX_EV_REMOTE_PORT) {
+		escape(why, sizeof(why), r->reason, r->reason_len);
+		logit(LL_ERROR, "#%u ssh refused the remote forward for %s:%u: "
+		    "%s", s->id, s->act_host, s->act_port, why);
+		s->act_state = ACT_NONE;
+		client_reply(s, "425 ftpfwd: ssh refused the remote forward: "
+		    "%s", why[0] != '\0' ? why : "no reason given");
+		client_resume(s);
+		return;
+	}
+	s->act_state = ACT_OPEN;
+	addr_set_port(&ss, (uint16_t)r->value);
+	if (s->act_cmd == FTP_CMD_PORT && ss.ss_family == AF_INET)
+		n = ftp_fmt_port(line, sizeof(line), (struct sockaddr *)&ss);
+	else
+		n = ftp_fmt_eprt(line, sizeof(line), (struct sockaddr *)&ss);
+	if (n == -1) {
+		active_cancel(s);
+		client_reply(s, "425 ftpfwd: cannot format the data address");
+		client_resume(s);
+		return;
+	}
+	logit(LL_DEBUG1, "#%u remote forward %s:%u -> %s:%u", s->id,
+	    opt.active_bind, r->value, s->act_host, s->act_port);
+	evbuffer_add(bufferevent_get_output(s->srv), line, (size_t)n);
+	pending_push(s, s->act_cmd);
+	s->data_mode = "active";
+	client_resume(s);
+}
+
+/*
+ * PORT or EPRT from the client: check it, then ask the master for a
+ * remote forward back to the client's data port.  Reading the client
+ * stops until the master answers.
+ */
+static void
+session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
+    size_t len)
+{
+	struct sockaddr_storage	 ss;
+	char			 err[256];
+	int			 r;
+
+	r = cmd == FTP_CMD_PORT ? ftp_parse_port(arg, len, &ss) :
+	    ftp_parse_eprt(arg, len, &ss);
+	if (r == -2) {
+		client_reply(s, "522 Network protocol not supported, use (1,2)");
+		return;
+	}
+	if (r == -1) {
+		client_reply(s, "501 ftpfwd: malformed %s argument",
+		    cmd == FTP_CMD_PORT ? "PORT" : "EPRT");
+		return;
+	}
+	addr_unmap(&ss);
+	if (!addr_same_host(&ss, &s->client_addr)) {
+		client_reply(s, "504 ftpfwd: the data address must be your own "
+		    "(%s)", s->client_str);
+		logit(LL_ERROR, "#%u refused a data address other than the "
+		    "client's", s->id);
+		return;
+	}
+	if (addr_port(&ss) < 1024) {
+		client_reply(s, "504 ftpfwd: data port %u is below 1024",
+		    addr_port(&ss));
+		return;
+	}
+	pasv_close(s);
+	active_cancel(s);
+	if (s->fwd_mux == NULL && (s->fwd_mux = mux_open(base, opt.ctl_path,
+	    fwd_mux_cb, s, err, sizeof(err))) == NULL) {
+		client_reply(s, "425 ftpfwd: cannot reach the ssh master: %s",
+		    err);
+		return;
+	}
+	addr_host((struct sockaddr *)&ss, s->act_host, sizeof(s->act_host));
+	s->act_port = addr_port(&ss);
+	s->act_cmd = cmd;
+	if (mux_open_fwd(s->fwd_mux, MUX_FWD_REMOTE, opt.active_bind, 0,
+	    s->act_host, s->act_port, &s->act_rid) == -1) {
+		client_reply(s, "425 ftpfwd: cannot ask the master for a "
+		    "remote forward");
+		return;
+	}
+	s->act_state = ACT_OPENING;
+	bufferevent_disable(s->cin, EV_READ);
+}
+
+/*
+ * Client lines.  Most pass byte for byte; PORT/EPRT are rewritten, AUTH
+ * and LPRT/LPSV answered here.  Those wait until every earlier command
+ * has had its reply, so our own replies never overtake the server's.
+ */
+static void
+session_client_input(struct session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(s->cin);
+	struct evbuffer		*out = bufferevent_get_output(s->srv);
+	struct evbuffer_ptr	 eol;
+	enum ftp_cmd		 cmd;
+	size_t			 eol_len, total, linelen, argoff;
+	char			*line, verb[FTP_VERB_MAX + 1], u[LOG_TEXT_MAX];
+	int			 partial, local;
+
+	while (!s->dead && !s->closing && s->act_state != ACT_OPENING &&
+	    !s->c_wait && evbuffer_get_length(in) > 0) {
+		if (s->c_longline || s->c_discard) {
+			eol = evbuffer_search_eol(in, NULL, &eol_len,
+			    EVBUFFER_EOL_LF);
+			total = eol.pos == -1 ? evbuffer_get_length(in) :
+			    (size_t)eol.pos + eol_len;
+			if (s->c_discard)
+				evbuffer_drain(in, total);
+			else
+				evbuffer_remove_buffer(in, out, total);
+			if (eol.pos != -1)
+				s->c_longline = s->c_discard = 0;
+			continue;
+		}
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) <= FTP_LINE_MAX)
+				break;
+			partial = 1;
+			linelen = total = FTP_LINE_MAX;
+		} else {
+			partial = 0;
+			linelen = (size_t)eol.pos;
+			total = linelen + eol_len;
+		}
+		line = (char *)evbuffer_pullup(in, (ev_ssize_t)total);
+		if (linelen > 0 && line[linelen - 1] == '\r')
+			linelen--;
+		if (ftp_cmd_parse(line, linelen, &cmd, verb, sizeof(verb),
+		    &argoff) == -1) {
+			cmd = FTP_CMD_OTHER;
+			snprintf(verb, sizeof(verb), "%s", "?");
+			argoff = linelen;
+		}
+		local = cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT ||
+		    cmd == FTP_CMD_AUTH || cmd == FTP_CMD_LPRT ||
+		    cmd == FTP_CMD_LPSV;
+		if ((local && s->pcount > 0) || s->pcount == PENDING_MAX) {
+			s->c_wait = 1;
+			break;
+		}
+		if (local && partial) {
+			client_reply(s, "500 ftpfwd: command line too long");
+			s->c_discard = 1;
+			evbuffer_drain(in, total);
+			continue;
+		}
+		switch (cmd) {
+		case FTP_CMD_PORT:
+		case FTP_CMD_EPRT:
+			session_port(s, cmd, line + argoff, linelen - argoff);
+			evbuffer_drain(in, total);
+			continue;
+		case FTP_CMD_AUTH:
+			client_reply(s, "534 ftpfwd: TLS is not available "
+			    "through this forward; the ssh connection already "
+			    "encrypts the control connection");
+			evbuffer_drain(in, total);
+			continue;
+		case FTP_CMD_LPRT:
+		case FTP_CMD_LPSV:
+			client_reply(s, "502 ftpfwd: %s is not supported, use "
+			    "EPRT or EPSV", verb);
+			evbuffer_drain(in, total);
+			continue;
+		case FTP_CMD_PASV:
+		case FTP_CMD_EPSV:
+			/* A new passive request replaces any earlier one. */
+			pasv_close(s);
+			active_cancel(s);
+			break;
+		case FTP_CMD_TRANSFER:
+			snprintf(s->xfer_verb, sizeof(s->xfer_verb), "%s", verb);
+			break;
+		case FTP_CMD_USER:
+			logit(LL_VERBOSE, "#%u user %s", s->id, escape(u,
+			    sizeof(u), line + argoff, linelen - argoff));
+			break;
+		default:
+			break;
+		}
+		/* PASS and everything else: never logged, passed as is. */
+		pending_push(s, cmd);
+		s->c_longline = partial;
+		evbuffer_remove_buffer(in, out, total);
+	}
+}
+
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	idle_reset(s);
+	session_client_input(s);
+}
+
+static void
+server_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	idle_reset(s);
+	session_server_input(s);
+}
+
+/* Output drained: resume reading the other side, or finish closing. */
+static void
+client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+		    (s->srv == NULL || evbuffer_get_length(
+		    bufferevent_get_output(s->srv)) == 0))
+			session_end(s, NULL);
+		return;
+	}
+	if (s->srv != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) < CTL_BUF_HIGH)
+		bufferevent_enable(s->srv, EV_READ);
+}
+
+static void
+server_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (s->closing)
+		client_write_cb(s->cout, s);
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_ERROR) {
+		session_end(s, strerror(EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* Let what the client sent last (QUIT) reach the server. */
+		session_client_input(s);
+		session_close(s, NULL);
+	}
+}
+
+static void
+server_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		session_server_input(s);
+		if (s->last_code == 221 || s->last_code == 421)
+			session_close(s, NULL);
+		else
+			session_close(s, "421 ftpfwd: the FTP server closed "
+			    "the control connection");
+	}
+}
+
+static void
+ctl_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
+    void *arg)
+{
+	struct session	*s = arg;
+	char		 why[LOG_TEXT_MAX], reply[LOG_TEXT_MAX + 128];
+
+	(void)mc;
+	switch (ev) {
+	case MUX_EV_SESSION_OPENED:
+		s->srv_open = 1;
+		logit(LL_DEBUG1, "#%u control connection to %s:%u is up",
+		    s->id, s->fwd->host, s->fwd->port);
+		break;
+	case MUX_EV_FAILURE:
+	case MUX_EV_CLOSED:
+		if (s->srv_open)
+			break;	/* the server's EOF on srv says the rest */
+		escape(why, sizeof(why), r->reason, r->reason_len);
+		logit(LL_ERROR, "#%u cannot reach %s:%u through ssh: %s",
+		    s->id, s->fwd->host, s->fwd->port, why);
+		snprintf(reply, sizeof(reply), "421 ftpfwd: cannot reach "
+		    "%s:%u through ssh: %s", s->fwd->host, s->fwd->port, why);
+		session_close(s, reply);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_end(arg, "could not flush in time");
+}
+
+/*
+ * Stop reading, say a last word to the client if there is one, and end
+ * the session once both directions are flushed.
+ */
+static void
+session_close(struct session *s, const char *reply)
+{
+	struct timeval	tv = { DRAIN_TIMEOUT, 0 };
+
+	if (s->dead)
+		return;
+	if (reply != NULL && !s->closing)
+		client_reply(s, "%s", reply);
+	if (s->closing)
+		return;
+	s->closing = 1;
+	bufferevent_disable(s->cin, EV_READ);
+	if (s->srv != NULL)
+		bufferevent_disable(s->srv, EV_READ);
+	if ((s->drain_ev = evtimer_new(base, drain_timeout_cb, s)) != NULL)
+		evtimer_add(s->drain_ev, &tv);
+	client_write_cb(s->cout, s);
+}
+
+static void
+closer_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
+    void *arg)
+{
+	uint32_t	*rid = arg;
+
+	if (ev == MUX_EV_CLOSED || (r != NULL && r->rid == *rid &&
+	    (ev == MUX_EV_OK || ev == MUX_EV_FAILURE))) {
+		free(rid);
+		mux_free(mc);
+	}
+}
+
+static void
+session_free(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->cout != NULL && s->cout != s->cin)
+		bufferevent_free(s->cout);
+	if (s->cin != NULL)
+		bufferevent_free(s->cin);
+	if (s->srv != NULL)
+		bufferevent_free(s->srv);
+	if (s->held != NULL)
+		evbuffer_free(s->held);
+	if (s->idle_ev != NULL)
+		event_free(s->idle_ev);
+	if (s->drain_ev != NULL)
+		event_free(s->drain_ev);
+	free(s);
+	if (opt.stdio_mode || (shutting_down && TAILQ_EMPTY(&sessions)))
+		event_base_loopexit(base, NULL);
+}
+
+/*
+ * The one way out for a session: release everything it opened and free
+ * it from the loop, never inside the callback that got us here.
+ */
+static void
+session_end(struct session *s, const char *why)
+{
+	struct data_fwd	*d;
+	uint32_t	*rid;
+
+	if (s->dead)
+		return;
+	s->dead = 1;
+	logit(LL_INFO, "#%u session from %s ended%s%s (%lds, %u transfers)",
+	    s->id, s->client_str, why != NULL ? ": " : "",
+	    why != NULL ? why : "", (long)(time(NULL) - s->started),
+	    s->nxfers);
+	TAILQ_REMOVE(&sessions, s, entry);
+	nsessions--;
+
+	if (s->cin != NULL)
+		bufferevent_disable(s->cin, EV_READ | EV_WRITE);
+	if (s->cout != NULL)
+		bufferevent_disable(s->cout, EV_READ | EV_WRITE);
+	if (s->srv != NULL)
+		bufferevent_disable(s->srv, EV_READ | EV_WRITE);
+	if (s->idle_ev != NULL)
+		event_del(s->idle_ev);
+	if (s->drain_ev != NULL)
+		event_del(s->drain_ev);
+	pasv_close(s);
+	while ((d = TAILQ_FIRST(&s->data)) != NULL)
+		data_fwd_free(d);
+	mux_free(s->ctl_mux);
+	if (s->fwd_mux != NULL) {
+		if (s->act_state != ACT_NONE &&
+		    (rid = malloc(sizeof(*rid))) != NULL) {
+			/* Let the cancel reach the master, then go. */
+			mux_set_cb(s->fwd_mux, closer_cb, rid);
+			if (mux_close_fwd(s->fwd_mux, MUX_FWD_REMOTE,
+			    opt.active_bind, 0, s->act_host, s->act_port,
+			    rid) == 0)
+				s->fwd_mux = NULL;
+			else
+				free(rid);
+		}
+		if (s->fwd_mux != NULL)
+			mux_free(s->fwd_mux);
+	}
+	if (event_base_once(base, -1, EV_TIMEOUT, session_free, s, NULL) == -1)
+		logit(LL_ERROR, "#%u cannot schedule free", s->id);
+}
+
+/*
+ * A new client: connect its control to the FTP server through a stdio
+ * forward of the master, carried by a socketpair.
+ */
+static void
+session_start(struct forward *fwd, int cin_fd, int cout_fd,
+    const struct sockaddr_storage *peer, const struct sockaddr_storage *local)
+{
+	struct session	*s;
+	char		 err[256], reply[512];
+	int		 sp[2] = { -1, -1 };
+	uint32_t	 rid;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		close(cin_fd);
+		if (cout_fd != cin_fd)
+			close(cout_fd);
+		return;
+	}
+	s->id = next_session_id++;
+	s->fwd = fwd;
+	s->started = time(NULL);
+	s->pasv_fd = -1;
+	s->client_addr = *peer;
+	s->local_addr = *local;
+	addr_unmap(&s->client_addr);
+	addr_unmap(&s->local_addr);
+	addr_host((struct sockaddr *)&s->client_addr, s->client_str,
+	    sizeof(s->client_str));
+	TAILQ_INIT(&s->data);
+	TAILQ_INSERT_TAIL(&sessions, s, entry);
+	nsessions++;
+
+	if ((s->cin = bufferevent_socket_new(base, cin_fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		close(cin_fd);
+		if (cout_fd != cin_fd)
+			close(cout_fd);
+		goto fail;
+	}
+	if (cout_fd == cin_fd)
+		s->cout = s->cin;
+	else if ((s->cout = bufferevent_socket_new(base, cout_fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		close(cout_fd);
+		goto fail;
+	}
+	if ((s->held = evbuffer_new()) == NULL ||
+	    (s->idle_ev = evtimer_new(base, idle_cb, s)) == NULL)
+		goto fail;
+	bufferevent_setcb(s->cin, client_read_cb, NULL, client_event_cb, s);
+	if (s->cout != s->cin)
+		bufferevent_setcb(s->cout, NULL, client_write_cb,
+		    client_event_cb, s);
+	else
+		bufferevent_setcb(s->cin, client_read_cb, client_write_cb,
+		    client_event_cb, s);
+	bufferevent_setwatermark(s->cin, EV_READ, 0, CTL_BUF_HIGH);
+	logit(LL_INFO, "#%u session from %s to %s:%u", s->id,
+	    addr_str((const struct sockaddr *)peer, err, sizeof(err)),
+	    fwd->host, fwd->port);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		snprintf(err, sizeof(err), "socketpair: %s", strerror(errno));
+		goto fail_reply;
+	}
+	if ((s->srv = bufferevent_socket_new(base, sp[0],
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		close(sp[0]);
+		close(sp[1]);
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail_reply;
+	}
+	evutil_make_socket_nonblocking(sp[0]);
+	bufferevent_setcb(s->srv, server_read_cb, server_write_cb,
+	    server_event_cb, s);
+	bufferevent_setwatermark(s->srv, EV_READ, 0, CTL_BUF_HIGH);
+	if ((s->ctl_mux = mux_open(base, opt.ctl_path, ctl_mux_cb, s, err,
+	    sizeof(err))) == NULL) {
+		close(sp[1]);
+		goto fail_reply;
+	}
+	if (mux_stdio_fwd(s->ctl_mux, fwd->host, fwd->port, sp[1], &rid) ==
+	    -1) {
+		snprintf(err, sizeof(err), "cannot send the request");
+		goto fail_reply;
+	}
+	pending_push(s, FTP_CMD_OTHER);		/* the server's greeting */
+	bufferevent_enable(s->cin, EV_READ);
+	bufferevent_enable(s->srv, EV_READ);
+	idle_reset(s);
+	return;
+
+ fail_reply:
+	logit(LL_ERROR, "#%u no connection through the ssh master at %s: %s",
+	    s->id, opt.ctl_path, err);
+	snprintf(reply, sizeof(reply), "421 ftpfwd: no connection through "
+	    "the ssh master: %s", err);
+	session_close(s, reply);
+	return;
+ fail:
+	session_end(s, "out of memory");
+}
+
+static void
+listeners_enable(int on)
+{
+	int	i, j;
+
+	for (i = 0; i < opt.nfwds; i++) {
+		for (j = 0; j < opt.fwds[i].nfds; j++) {
+			if (opt.fwds[i].lev[j] == NULL)
+				continue;
+			if (on)
+				evconnlistener_enable(opt.fwds[i].lev[j]);
+			else
+				evconnlistener_disable(opt.fwds[i].lev[j]);
+		}
+	}
+}
+
+static void
+accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	listeners_enable(1);
+}
+
+/* Out of descriptors: stop accepting for a while instead of spinning. */
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct timeval	tv = { ACCEPT_BACKOFF, 0 };
+	int		err = EVUTIL_SOCKET_ERROR();
+
+	(void)lev;
+	(void)arg;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+	    err != ENOMEM) {
+		logit(LL_DEBUG1, "accept: %s", strerror(err));
+		return;
+	}
+	logit(LL_ERROR, "accept: %s; pausing for %d s", strerror(err),
+	    ACCEPT_BACKOFF);
+	listeners_enable(0);
+	evtimer_add(accept_ev, &tv);
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	static const char	 busy[] = "421 Too many sessions, try again "
+	    "later\r\n";
+	struct sockaddr_storage	 peer, local;
+	socklen_t		 llen = sizeof(local);
+
+	(void)lev;
+	memset(&peer, 0, sizeof(peer));
+	memcpy(&peer, sa, (size_t)salen < sizeof(peer) ? (size_t)salen :
+	    sizeof(peer));
+	if (shutting_down || nsessions >= opt.max_sessions) {
+		(void)send(fd, busy, sizeof(busy) - 1,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(fd);
+		logit(LL_ERROR, "refused a client: %u sessions already",
+		    nsessions);
+		return;
+	}
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == -1) {
+		close(fd);
+		return;
+	}
+	set_socket_opts(fd);
+	session_start(arg, fd, fd, &peer, &local);
+}
+
+/* Tell every client, then leave. */
+static void
+shutdown_all(const char *reply)
+{
+	struct session	*s, *next;
+
+	shutting_down = 1;
+	listeners_enable(0);
+	for (s = TAILQ_FIRST(&sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		session_close(s, reply);
+	}
+	if (TAILQ_EMPTY(&sessions))
+		event_base_loopexit(base, NULL);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	logit(LL_INFO, "%s, exiting", strsignal((int)sig));
+	shutdown_all("421 ftpfwd: shutting down");
+}
+
+static void	watch_open(void);
+
+static void
+watch_mux_cb(struct mux_conn *mc, enum mux_event ev,
+    const struct mux_reply *r, void *arg)
+{
+	char	why[LOG_TEXT_MAX], reply[256];
+
+	(void)arg;
+	if (ev == MUX_EV_READY) {
+		logit(LL_DEBUG1, "master at %s answers", opt.ctl_path);
+		return;
+	}
+	if (ev != MUX_EV_CLOSED)
+		return;
+	mux_free(mc);
+	watch_mux = NULL;
+	logit(LL_INFO, "ssh master at %s went away: %s", opt.ctl_path,
+	    escape(why, sizeof(why), r->reason, r->reason_len));
+	if (opt.exit_with_master) {
+		snprintf(reply, sizeof(reply), "421 ftpfwd: ssh connection to "
+		    "%s closed", opt.destination != NULL ? opt.destination :
+		    opt.ctl_path);
+		shutdown_all(reply);
+		return;
+	}
+	watch_open();
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	watch_open();
+}
+
+/* Keep one mux connection to the master, to learn when it goes. */
+static void
+watch_open(void)
+{
+	struct timeval	tv = { MASTER_RETRY, 0 };
+	char		err[256];
+
+	if ((watch_mux = mux_open(base, opt.ctl_path, watch_mux_cb, NULL, err,
+	    sizeof(err))) == NULL) {
+		logit(LL_DEBUG1, "no master at %s yet: %s", opt.ctl_path, err);
+		evtimer_add(retry_ev, &tv);
+	}
+}
+
+/* Split on ':' outside brackets, as ssh's -L does. */
+static int
+split_colons(char *s, char **fields, int max)
+{
+	int	n = 0, depth = 0;
+
+	fields[n++] = s;
+	for (; *s != '\0'; s++) {
+		if (*s == '[')
+			depth++;
+		else if (*s == ']')
+			depth--;
+		else if (*s == ':' && depth == 0) {
+			if (n == max)
+				return -1;
+			*s = '\0';
+			fields[n++] = s + 1;
+		}
+	}
+	return depth == 0 ? n : -1;
+}
+
+static char *
+unbracket(char *s)
+{
+	size_t	len = strlen(s);
+
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+		s[len - 1] = '\0';
+		return s + 1;
+	}
+	return s;
+}
+
+static int
+parse_port_str(const char *s, int zero_ok, uint16_t *portp)
+{
+	unsigned long	v;
+
+	if (ftp_parse_uint(s, strlen(s), 65535, &v) == -1 ||
+	    (v == 0 && !zero_ok))
+		return -1;
+	*portp = (uint16_t)v;
+	return 0;
+}
+
+static void
+parse_forward(const char *spec, struct forward *f, int is_w)
+{
+	char	*copy, *fld[4], *bind = NULL, *host;
+	int	 n, i = 0;
+
+	if ((copy = strdup(spec)) == NULL)
+		die(EXIT_USAGE, "out of memory");
+	n = split_colons(copy, fld, 4);
+	if (is_w ? n != 2 : (n != 3 && n != 4))
+		die(EXIT_USAGE, "bad %s specification \"%s\" (expected %s)",
+		    is_w ? "-W" : "-L", spec, is_w ? "host:port" :
+		    "[bind_address:]port:host:hostport");
+	memset(f, 0, sizeof(*f));
+	if (!is_w) {
+		if (n == 4) {
+			bind = unbracket(fld[i++]);
+			if (*bind == '\0' || strcmp(bind, "*") == 0)
+				bind = NULL;
+		} else
+			bind = "127.0.0.1";
+		if (parse_port_str(fld[i++], 1, &f->bind_port) == -1)
+			die(EXIT_USAGE, "bad listen port in -L %s", spec);
+		if (bind != NULL && (f->bind_host = strdup(bind)) == NULL)
+			die(EXIT_USAGE, "out of memory");
+	}
+	host = unbracket(fld[i++]);
+	if (*host == '\0' || strlen(host) >= NI_MAXHOST)
+		die(EXIT_USAGE, "bad host in %s %s", is_w ? "-W" : "-L", spec);
+	if ((f->host = strdup(host)) == NULL)
+		die(EXIT_USAGE, "out of memory");
+	if (parse_port_str(fld[i], 0, &f->port) == -1)
+		die(EXIT_USAGE, "bad port \"%s\" in %s %s (1 to 65535)",
+		    fld[i], is_w ? "-W" : "-L", spec);
+	free(copy);
+}
+
+static int
+parse_yesno(const char *name, const char *v)
+{
+	if (strcasecmp(v, "yes") == 0)
+		return 1;
+	if (strcasecmp(v, "no") == 0)
+		return 0;
+	die(EXIT_USAGE, "%s must be yes or no, not \"%s\"", name, v);
+}
+
+static void
+parse_option(const char *arg)
+{
+	char		 name[64], *value;
+	const char	*eq;
+	unsigned long	 v;
+	size_t		 nlen, i;
+
+	if ((eq = strpbrk(arg, "= ")) == NULL || (nlen = (size_t)(eq - arg)) ==
+	    0 || nlen >= sizeof(name))
+		die(EXIT_USAGE, "bad option \"%s\" (expected Name=value)",
+		    arg);
+	memcpy(name, arg, nlen);
+	name[nlen] = '\0';
+	value = (char *)eq + 1;
+	if (strcasecmp(name, "ActiveBindAddress") == 0) {
+		free(opt.active_bind);
+		if ((opt.active_bind = strdup(value)) == NULL)
+			die(EXIT_USAGE, "out of memory");
+	} else if (strcasecmp(name, "PasvAddress") == 0) {
+		if (strcasecmp(value, "ignore") == 0)
+			opt.pasv_trust = 0;
+		else if (strcasecmp(value, "trust") == 0)
+			opt.pasv_trust = 1;
+		else
+			die(EXIT_USAGE, "PasvAddress must be ignore or trust, "
+			    "not \"%s\"", value);
+	} else if (strcasecmp(name, "MaxSessions") == 0) {
+		if (ftp_parse_uint(value, strlen(value), 100000, &v) == -1 ||
+		    v == 0)
+			die(EXIT_USAGE, "MaxSessions must be 1 to 100000, not "
+			    "\"%s\"", value);
+		opt.max_sessions = (u_int)v;
+	} else if (strcasecmp(name, "IdleTimeout") == 0) {
+		if (ftp_parse_uint(value, strlen(value), 86400 * 365, &v) ==
+		    -1)
+			die(EXIT_USAGE, "IdleTimeout must be a number of "
+			    "seconds, not \"%s\"", value);
+		opt.idle_timeout = (u_int)v;
+	} else if (strcasecmp(name, "LogLevel") == 0) {
+		for (i = 0; i < sizeof(loglevels) / sizeof(loglevels[0]); i++)
+			if (strcasecmp(value, loglevels[i].name) == 0)
+				break;
+		if (i == sizeof(loglevels) / sizeof(loglevels[0]))
+			die(EXIT_USAGE, "unknown LogLevel \"%s\"", value);
+		opt.loglevel = loglevels[i].level;
+		opt.loglevel_set = 1;
+	} else if (strcasecmp(name, "ExitWithMaster") == 0)
+		opt.exit_with_master = parse_yesno(name, value);
+	else
+		die(EXIT_USAGE, "unknown option \"%s\"", name);
+}
+
+/* Ask ssh where the master's socket is: ssh -G prints it expanded. */
+static char *
+lookup_control_path(void)
+{
+	char	 line[4096], *path = NULL, *nl;
+	FILE	*fp;
+	pid_t	 pid;
+	int	 p[2], status;
+
+	if (pipe(p) == -1)
+		die(EXIT_USAGE, "pipe: %s", strerror(errno));
+	if ((pid = fork()) == -1)
+		die(EXIT_USAGE, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(p[0]);
+		if (dup2(p[1], STDOUT_FILENO) == -1)
+			_exit(127);
+		if (opt.ssh_config != NULL)
+			execlp("ssh", "ssh", "-F", opt.ssh_config, "-G", "--",
+			    opt.destination, (char *)NULL);
+		else
+			execlp("ssh", "ssh", "-G", "--", opt.destination,
+			    (char *)NULL);
+		fprintf(stderr, "ftpfwd: cannot run ssh: %s\n",
+		    strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	if ((fp = fdopen(p[0], "r")) == NULL)
+		die(EXIT_USAGE, "fdopen: %s", strerror(errno));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (strncasecmp(line, "controlpath ", 12) != 0)
+			continue;
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl = '\0';
+		free(path);
+		if ((path = strdup(line + 12)) == NULL)
+			die(EXIT_USAGE, "out of memory");
+	}
+	fclose(fp);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		die(EXIT_USAGE, "ssh -G %s failed; check the destination and "
+		    "ssh_config", opt.destination);
+	if (path == NULL || strcasecmp(path, "none") == 0)
+		die(EXIT_NO_MASTER, "no ControlPath for %s (set ControlMaster "
+		    "and ControlPath in ssh_config, or give -S)",
+		    opt.destination);
+	return path;
+}
+
+static void __attribute__((noreturn))
+die_no_master(const char *why)
+{
+	die(EXIT_NO_MASTER, "no ControlMaster at %s: %s (start one with: "
+	    "ssh -fNM %s%s)", opt.ctl_path, why,
+	    opt.destination != NULL ? "" : "-S ",
+	    opt.destination != NULL ? opt.destination : opt.ctl_path);
+}
+
+/*
+ * Before serving in the foreground, make sure the master answers.  Not
+ * with -f: under LocalCommand the master answers nothing until we exit.
+ */
+static void
+check_master(int full)
+{
+	static const unsigned char	hello[] = {
+		0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, MUX_VERSION
+	};
+	unsigned char			buf[12];
+	struct mux_reply		r;
+	struct pollfd			pfd;
+	char				err[256];
+	size_t				got = 0;
+	ssize_t				n;
+	int				fd;
+
+	if ((fd = mux_connect_fd(opt.ctl_path, err, sizeof(err))) == -1)
+		die_no_master(err);
+	if (!full) {
+		close(fd);
+		return;
+	}
+	if (write(fd, hello, sizeof(hello)) != (ssize_t)sizeof(hello))
+		die_no_master(strerror(errno));
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (got < sizeof(buf)) {
+		if (poll(&pfd, 1, HELLO_TIMEOUT_MS) <= 0)
+			die_no_master("no answer to HELLO (if ssh is running "
+			    "a LocalCommand, use -f)");
+		n = read(fd, buf + got, sizeof(buf) - got);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			die_no_master(n == 0 ? "closed the connection" :
+			    strerror(errno));
+		got += (size_t)n;
+	}
+	if (mux_decode(buf + 4, sizeof(buf) - 4, &r) == -1 ||
+	    r.type != MUX_MSG_HELLO || r.rid != MUX_VERSION)
+		die_no_master("does not speak mux protocol version 4");
+	close(fd);
+}
+
+static int
+bind_one(const struct addrinfo *ai, uint16_t port)
+{
+	struct sockaddr_storage	ss;
+	int			fd, on = 1;
+
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	addr_set_port(&ss, port);
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ai->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+		    sizeof(on));
+	if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) == -1 ||
+	    listen(fd, 128) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Bind every address of one -L; port 0 gets one port for them all. */
+static void
+bind_forward(struct forward *f)
+{
+	struct addrinfo		 hints, *res, *ai;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 port[8];
+	uint16_t		 want = f->bind_port;
+	int			 e, fd, saved = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = opt.family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%u", f->bind_port);
+	if ((e = getaddrinfo(f->bind_host, port, &hints, &res)) != 0)
+		die(EXIT_USAGE, "cannot listen on %s: %s", f->bind_host != NULL ?
+		    f->bind_host : "*", gai_strerror(e));
+	for (ai = res; ai != NULL && f->nfds < MAX_LISTENERS;
+	    ai = ai->ai_next) {
+		if ((fd = bind_one(ai, want)) == -1) {
+			saved = errno;
+			continue;
+		}
+		if (want == 0 && getsockname(fd, (struct sockaddr *)&ss,
+		    &len) == 0)
+			want = addr_port(&ss);
+		f->fds[f->nfds++] = fd;
+	}
+	freeaddrinfo(res);
+	if (f->nfds == 0)
+		die(EXIT_USAGE, "cannot listen on %s port %u: %s",
+		    f->bind_host != NULL ? f->bind_host : "*", f->bind_port,
+		    strerror(saved));
+	if (f->bind_port == 0)
+		fprintf(stderr, "Allocated port %u for FTP forward to %s:%u\n",
+		    want, f->host, f->port);
+}
+
+static void
+daemonize(void)
+{
+	pid_t	pid;
+	int	fd;
+
+	fflush(stderr);
+	if ((pid = fork()) == -1)
+		die(EXIT_USAGE, "fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	if (setsid() == -1)
+		die(EXIT_USAGE, "setsid: %s", strerror(errno));
+	(void)chdir("/");
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, STDIN_FILENO);
+		(void)dup2(fd, STDOUT_FILENO);
+		(void)dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	openlog("ftpfwd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	use_syslog = 1;
+}
+
+/* -W: one session on standard input and output. */
+static void
+start_stdio_session(void)
+{
+	struct sockaddr_storage	peer, local;
+	socklen_t		plen = sizeof(peer), llen = sizeof(local);
+	struct sockaddr_in	*sin;
+	struct stat		st;
+	int			in_fd, out_fd;
+
+	memset(&peer, 0, sizeof(peer));
+	memset(&local, 0, sizeof(local));
+	if (fstat(STDIN_FILENO, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    getpeername(STDIN_FILENO, (struct sockaddr *)&peer, &plen) == 0 &&
+	    getsockname(STDIN_FILENO, (struct sockaddr *)&local, &llen) == 0 &&
+	    (local.ss_family == AF_INET || local.ss_family == AF_INET6)) {
+		set_socket_opts(STDIN_FILENO);
+	} else {
+		/* Not a TCP socket (a pipe, a socketpair): use loopback. */
+		sin = (struct sockaddr_in *)&peer;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		memcpy(&local, &peer, sizeof(local));
+	}
+	if ((in_fd = dup(STDIN_FILENO)) == -1 ||
+	    (out_fd = dup(STDOUT_FILENO)) == -1)
+		die(EXIT_USAGE, "dup: %s", strerror(errno));
+	evutil_make_socket_nonblocking(in_fd);
+	evutil_make_socket_nonblocking(out_fd);
+	session_start(&opt.stdio_fwd, in_fd, out_fd, &peer, &local);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct addrinfo	 hints, *res;
+	struct event	*sigev[3];
+	int		 ch, i, j, e, verbose = 0, debug = 0, quiet = 0;
+
+	opt.family = AF_UNSPEC;
+	opt.max_sessions = DEFAULT_MAX_SESSIONS;
+	opt.idle_timeout = DEFAULT_IDLE_TIMEOUT;
+	opt.exit_with_master = -1;
+	opt.loglevel = LL_INFO;
+
+	while ((ch = getopt(argc, argv, "46dfqvVhL:W:S:F:o:")) != -1) {
+		switch (ch) {
+		case '4':
+			opt.family = AF_INET;
+			break;
+		case '6':
+			opt.family = AF_INET6;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			opt.daemonize = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("ftpfwd %s\n", FTPFWD_VERSION);
+			exit(0);
+		case 'L':
+			if (opt.nfwds == MAX_LISTENERS)
+				die(EXIT_USAGE, "too many -L (at most %d)",
+				    MAX_LISTENERS);
+			parse_forward(optarg, &opt.fwds[opt.nfwds++], 0);
+			break;
+		case 'W':
+			parse_forward(optarg, &opt.stdio_fwd, 1);
+			opt.stdio_mode = 1;
+			break;
+		case 'S':
+			opt.ctl_path = optarg;
+			break;
+		case 'F':
+			opt.ssh_config = optarg;
+			break;
+		case 'o':
+			parse_option(optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1)
+		usage();
+	if (argc == 1)
+		opt.destination = argv[0];
+	if (opt.ctl_path == NULL && opt.destination == NULL) {
+		fprintf(stderr, "ftpfwd: need a destination or -S ctl_path\n");
+		usage();
+	}
+	if (opt.stdio_mode && (opt.nfwds > 0 || opt.daemonize))
+		die(EXIT_USAGE, "-W cannot be combined with -L or -f");
+	if (!opt.loglevel_set) {
+		if (quiet)
+			opt.loglevel = LL_ERROR;
+		if (debug)
+			opt.loglevel = LL_DEBUG1;
+		while (verbose-- > 0 && opt.loglevel < LL_DEBUG3)
+			opt.loglevel++;
+	}
+	if (debug)
+		opt.daemonize = 0;
+	if (opt.exit_with_master == -1)
+		opt.exit_with_master = opt.daemonize;
+
+	if (opt.active_bind == NULL &&
+	    (opt.active_bind = strdup("127.0.0.1")) == NULL)
+		die(EXIT_USAGE, "out of memory");
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	if ((e = getaddrinfo(opt.active_bind, NULL, &hints, &res)) != 0)
+		die(EXIT_USAGE, "ActiveBindAddress must be a numeric address, "
+		    "not \"%s\": %s", opt.active_bind, gai_strerror(e));
+	memcpy(&opt.active_addr, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+
+	if (opt.ctl_path == NULL)
+		opt.ctl_path = lookup_control_path();
+	check_master(!opt.daemonize);
+
+	if (!opt.stdio_mode && opt.nfwds == 0)
+		parse_forward(DEFAULT_FORWARD, &opt.fwds[opt.nfwds++], 0);
+	for (i = 0; i < opt.nfwds; i++)
+		bind_forward(&opt.fwds[i]);
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	if (opt.daemonize)
+		daemonize();
+
+	/* After the fork: an epoll set must not be shared with a parent. */
+	if ((base = event_base_new()) == NULL)
+		die(EXIT_USAGE, "cannot start libevent");
+	if ((accept_ev = evtimer_new(base, accept_resume_cb, NULL)) == NULL ||
+	    (retry_ev = evtimer_new(base, retry_cb, NULL)) == NULL)
+		die(EXIT_USAGE, "out of memory");
+	for (i = 0; i < opt.nfwds; i++) {
+		for (j = 0; j < opt.fwds[i].nfds; j++) {
+			evutil_make_socket_nonblocking(opt.fwds[i].fds[j]);
+			if ((opt.fwds[i].lev[j] = evconnlistener_new(base,
+			    accept_cb, &opt.fwds[i], LEV_OPT_CLOSE_ON_FREE |
+			    LEV_OPT_CLOSE_ON_EXEC, -1,
+			    opt.fwds[i].fds[j])) == NULL)
+				die(EXIT_USAGE, "cannot listen");
+			evconnlistener_set_error_cb(opt.fwds[i].lev[j],
+			    accept_error_cb);
+		}
+	}
+	sigev[0] = evsignal_new(base, SIGTERM, signal_cb, NULL);
+	sigev[1] = evsignal_new(base, SIGINT, signal_cb, NULL);
+	sigev[2] = NULL;
+	for (i = 0; i < 2; i++)
+		if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0)
+			die(EXIT_USAGE, "cannot catch signals");
+
+	watch_open();
+	if (opt.stdio_mode)
+		start_stdio_session();
+	else
+		logit(LL_VERBOSE, "ready, master at %s", opt.ctl_path);
+	event_base_dispatch(base);
+
+	for (i = 0; i < 2; i++)
+		event_free(sigev[i]);
+	for (i = 0; i < opt.nfwds; i++)
+		for (j = 0; j < opt.fwds[i].nfds; j++)
+			if (opt.fwds[i].lev[j] != NULL)
+				evconnlistener_free(opt.fwds[i].lev[j]);
+	return 0;
+}

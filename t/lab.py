@@ -1,0 +1,284 @@
+"""A private loopback lab for ftpfwd's tests and demo: sshd, a ControlMaster,
+real FTP servers and ftpfwd, each on a free port, each stopped by its pid."""
+
+import atexit
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+FTPFWD = os.path.join(TOP, "ftpfwd")
+PY = "/usr/bin/python3"          # Debian's, which sees python3-pyftpdlib
+WAIT = 30                        # seconds any one start may take
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, cond, timeout=WAIT):
+    """Poll a condition (a port, a line in a log) until it holds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.01)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def port_open(port, host="127.0.0.1"):
+    def probe():
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            return False
+    return probe
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:       # a zombie child is gone for our purposes
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Lab:
+    def __init__(self, name="lab"):
+        self.dir = tempfile.mkdtemp(prefix="ftpfwd-%s." % name)
+        self.pids = []          # stopped in reverse order
+        self.procs = []
+        self.ftpfwds = []
+        atexit.register(self.stop)
+
+    def path(self, *p):
+        return os.path.join(self.dir, *p)
+
+    def spawn(self, argv, log, **kw):
+        out = open(self.path(log), "ab")
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, **kw)
+        self.procs.append(p)
+        self.pids.append(p.pid)
+        return p
+
+    def log(self, name):
+        try:
+            with open(self.path(name), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- sshd and the master ------------------------------------------
+    def start_sshd(self, extra=()):
+        os.makedirs("/run/sshd", exist_ok=True)
+        for key in ("hostkey", "id"):
+            if not os.path.exists(self.path(key)):
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N",
+                                "", "-f", self.path(key)], check=True)
+        shutil.copy(self.path("id.pub"), self.path("authorized_keys"))
+        self.ssh_port = free_port()
+        conf = ["Port %d" % self.ssh_port, "ListenAddress 127.0.0.1",
+                "HostKey " + self.path("hostkey"),
+                "AuthorizedKeysFile " + self.path("authorized_keys"),
+                "PidFile " + self.path("sshd.pid"),
+                "StrictModes no", "UsePAM no",
+                "PermitRootLogin prohibit-password",
+                "Subsystem sftp /usr/lib/openssh/sftp-server",
+                "LogLevel VERBOSE"] + list(extra)
+        with open(self.path("sshd_config"), "w") as f:
+            f.write("\n".join(conf) + "\n")
+        self.sshd = self.spawn(["/usr/sbin/sshd", "-D", "-e", "-f",
+                                self.path("sshd_config")], "sshd.log")
+        wait_for("sshd on port %d" % self.ssh_port, port_open(self.ssh_port))
+        self.write_ssh_config()
+
+    def write_ssh_config(self, extra=()):
+        self.ctl = self.path("ctl")
+        conf = ["Host lab", "  HostName 127.0.0.1",
+                "  Port %d" % self.ssh_port, "  User root",
+                "  IdentityFile " + self.path("id"), "  IdentitiesOnly yes",
+                "  UserKnownHostsFile " + self.path("known_hosts"),
+                "  StrictHostKeyChecking accept-new", "  BatchMode yes",
+                "  ControlPath " + self.ctl, "  LogLevel ERROR"]
+        conf += ["  " + e for e in extra]
+        self.ssh_config = self.path("ssh_config")
+        with open(self.ssh_config, "w") as f:
+            f.write("\n".join(conf) + "\n")
+
+    def ssh(self, *args, **kw):
+        return subprocess.run(["ssh", "-F", self.ssh_config] + list(args),
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, **kw)
+
+    def start_master(self):
+        r = self.ssh("-fNM", "lab")
+        if r.returncode != 0:
+            raise RuntimeError("ssh master: " + r.stderr)
+        self.master_pid = self.master_check()
+        if self.master_pid is None:
+            raise RuntimeError("ssh master did not come up")
+        self.pids.append(self.master_pid)
+
+    def master_check(self):
+        r = self.ssh("-O", "check", "lab")
+        m = re.search(r"pid=(\d+)", r.stderr)
+        return int(m.group(1)) if m else None
+
+    # -- FTP servers ---------------------------------------------------
+    def make_root(self, name):
+        root = self.path(name)
+        os.makedirs(root, exist_ok=True)
+        os.chmod(root, 0o777)
+        return root
+
+    def start_pyftpdlib(self, user="alice", password="secret"):
+        root = self.make_root("pyftpd-root")
+        port = free_port()
+        p = self.spawn([PY, os.path.join(HERE, "pyftpd.py"), str(port), root,
+                        user, password], "pyftpd.log")
+        wait_for("pyftpdlib on port %d" % port, port_open(port))
+        return Server("pyftpdlib", port, root, user, password, p)
+
+    def start_vsftpd(self, extra=()):
+        root = self.make_root("vsftpd-root")
+        port = free_port()
+        os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
+        conf = ["listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1",
+                "listen_port=%d" % port, "background=NO",
+                "anonymous_enable=YES", "local_enable=NO",
+                "no_anon_password=YES", "anon_root=" + root,
+                "write_enable=YES", "anon_upload_enable=YES",
+                "anon_mkdir_write_enable=YES",
+                "anon_other_write_enable=YES", "anon_umask=022",
+                "allow_writeable_chroot=YES", "seccomp_sandbox=NO",
+                "connect_from_port_20=NO", "port_promiscuous=NO",
+                "pasv_promiscuous=NO", "xferlog_enable=YES",
+                "vsftpd_log_file=" + self.path("vsftpd.xfer"),
+                "secure_chroot_dir=/var/run/vsftpd/empty"] + list(extra)
+        with open(self.path("vsftpd.conf"), "w") as f:
+            f.write("\n".join(conf) + "\n")
+        p = self.spawn(["/usr/sbin/vsftpd", self.path("vsftpd.conf")],
+                       "vsftpd.log")
+        wait_for("vsftpd on port %d" % port, port_open(port))
+        return Server("vsftpd", port, root, "anonymous", "ftpfwd@", p)
+
+    # -- ftpfwd --------------------------------------------------------
+    def start_ftpfwd(self, server_port, *args, log="ftpfwd.log",
+                     bind="127.0.0.1", host="127.0.0.1"):
+        """Run ftpfwd in the foreground on a port it picks; return it."""
+        argv = [FTPFWD, "-d", "-L", "%s:0:%s:%d" % (bind, host, server_port),
+                "-S", self.ctl] + list(args)
+        p = self.spawn(argv, log)
+        found = {}
+
+        def ready():
+            m = re.search(r"Allocated port (\d+) for FTP forward",
+                          self.log(log))
+            if m:
+                found["port"] = int(m.group(1))
+                return True
+            if p.poll() is not None:
+                raise RuntimeError("ftpfwd exited: " + self.log(log))
+            return False
+        wait_for("ftpfwd's port", ready)
+        wait_for("ftpfwd ready", lambda: "ready, master at" in self.log(log))
+        p.port = found["port"]
+        p.logname = log
+        self.ftpfwds.append(p)
+        return p
+
+    def stop(self):
+        for pid in reversed(self.pids):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.pids = []
+        self.procs = []
+        if os.environ.get("FTPFWD_KEEP_LAB") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Server:
+    def __init__(self, name, port, root, user, password, proc):
+        self.name, self.port, self.root = name, port, root
+        self.user, self.password, self.proc = user, password, proc
+
+
+def make_file(path, size):
+    """A file of exactly size bytes that no compressor shortens."""
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
+    return path
+
+
+class Tap:
+    """Just enough TAP for prove."""
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, diag=None):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        print("%sok %d - %s" % ("" if cond else "not ", self.n, name),
+              flush=True)
+        if not cond and diag:
+            for line in str(diag).rstrip().splitlines()[-40:]:
+                print("# " + line, flush=True)
+        return cond
+
+    def is_(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+
+    def diag(self, msg):
+        for line in str(msg).splitlines():
+            print("# " + line, flush=True)
+
+    def bail(self, msg):
+        print("Bail out! " + msg, flush=True)
+        sys.exit(255)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)
