@@ -32,9 +32,11 @@ struct mux_conn {
 	struct event		*wev;
 	struct evbuffer		*in;
 	struct evbuffer		*out;
+	struct evbuffer		*held;		/* requests before HELLO */
 	int			 pass_fd;	/* descriptor to hand over */
 	int			 pass_left;	/* times still to send it */
 	int			 ready;		/* the master's HELLO seen */
+	int			 sent_hello;
 	int			 dead;
 	uint32_t		 next_rid;
 	mux_cb			 cb;
@@ -177,19 +179,27 @@ buf_put_string(struct evbuffer *b, const char *s)
 	return 0;
 }
 
-/* Frame the message in body with its length and queue it. */
+/*
+ * Frame the message in body with its length and queue it.  Requests wait
+ * for the master's HELLO, as ssh's own mux client does: the master must
+ * have read our HELLO before a request and its descriptors arrive.
+ */
 static int
 mux_send(struct mux_conn *mc, struct evbuffer *body)
 {
-	size_t	len = evbuffer_get_length(body);
-	int	ret = -1;
+	struct evbuffer	*q = mc->ready ? mc->out : mc->held;
+	size_t		 len = evbuffer_get_length(body);
+	int		 ret = -1;
 
 	if (len > MUX_MSG_MAX)
 		goto out;
-	if (buf_put_u32(mc->out, (uint32_t)len) != 0 ||
-	    evbuffer_add_buffer(mc->out, body) != 0)
+	if (evbuffer_get_length(mc->out) == 0 && !mc->sent_hello)
+		q = mc->out;
+	if (buf_put_u32(q, (uint32_t)len) != 0 ||
+	    evbuffer_add_buffer(q, body) != 0)
 		goto out;
-	if (event_add(mc->wev, NULL) != 0)
+	mc->sent_hello = 1;
+	if (q == mc->out && event_add(mc->wev, NULL) != 0)
 		goto out;
 	ret = 0;
  out:
@@ -234,6 +244,12 @@ mux_dispatch(struct mux_conn *mc, const struct mux_reply *r)
 			return;
 		}
 		mc->ready = 1;
+		if (evbuffer_get_length(mc->held) > 0 &&
+		    (evbuffer_add_buffer(mc->out, mc->held) != 0 ||
+		    event_add(mc->wev, NULL) != 0)) {
+			mux_fail(mc, "cannot queue request");
+			return;
+		}
 		mux_report(mc, MUX_EV_READY, r);
 		return;
 	}
@@ -345,6 +361,10 @@ mux_writecb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (evbuffer_get_length(mc->out) > 0)
 		return;
+	if (!mc->ready) {
+		event_del(mc->wev);
+		return;
+	}
 	/* The descriptors go right after the request that names them. */
 	while (mc->pass_left > 0) {
 		if (send_fd(fd, mc->pass_fd) == -1) {
@@ -417,6 +437,7 @@ mux_open(struct event_base *base, const char *path, mux_cb cb, void *arg,
 		goto fail;
 	if ((mc->in = evbuffer_new()) == NULL ||
 	    (mc->out = evbuffer_new()) == NULL ||
+	    (mc->held = evbuffer_new()) == NULL ||
 	    (mc->rev = event_new(base, mc->fd, EV_READ | EV_PERSIST,
 	    mux_readcb, mc)) == NULL ||
 	    (mc->wev = event_new(base, mc->fd, EV_WRITE | EV_PERSIST,
@@ -545,6 +566,8 @@ mux_free_now(evutil_socket_t fd, short what, void *arg)
 		evbuffer_free(mc->in);
 	if (mc->out != NULL)
 		evbuffer_free(mc->out);
+	if (mc->held != NULL)
+		evbuffer_free(mc->held);
 	if (mc->pass_fd != -1)
 		close(mc->pass_fd);
 	if (mc->fd != -1)
