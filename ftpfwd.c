@@ -614,6 +614,8 @@ reply_done(struct session *s, int code)
 	enum ftp_cmd	cmd = pending_head(s);
 
 	s->last_code = code;
+	logit(LL_DEBUG2, "#%u server %d (%u replies due)", s->id, code,
+	    s->pcount);
 	if (code < 200) {
 		if (cmd == FTP_CMD_TRANSFER && !s->xfer_running) {
 			s->xfer_running = 1;
@@ -876,6 +878,8 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 	}
 	s->act_state = ACT_OPENING;
 	bufferevent_disable(s->cin, EV_READ);
+	logit(LL_DEBUG2, "#%u asked for a remote forward to %s:%u", s->id,
+	    s->act_host, s->act_port);
 }
 
 /*
@@ -889,6 +893,7 @@ session_client_input(struct session *s)
 	struct evbuffer		*in = bufferevent_get_input(s->cin);
 	struct evbuffer		*out = bufferevent_get_output(s->srv);
 	struct evbuffer_ptr	 eol;
+	struct data_fwd		*d;
 	enum ftp_cmd		 cmd;
 	size_t			 eol_len, total, linelen, argoff;
 	char			*line, verb[FTP_VERB_MAX + 1], u[LOG_TEXT_MAX];
@@ -929,6 +934,8 @@ session_client_input(struct session *s)
 			snprintf(verb, sizeof(verb), "%s", "?");
 			argoff = linelen;
 		}
+		logit(LL_DEBUG2, "#%u client %s (%u replies due)", s->id,
+		    verb, s->pcount);
 		local = cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT ||
 		    cmd == FTP_CMD_AUTH || cmd == FTP_CMD_LPRT ||
 		    cmd == FTP_CMD_LPSV;
@@ -968,6 +975,19 @@ session_client_input(struct session *s)
 			break;
 		case FTP_CMD_TRANSFER:
 			snprintf(s->xfer_verb, sizeof(s->xfer_verb), "%s", verb);
+			break;
+		case FTP_CMD_ABOR:
+			/*
+			 * The Telnet Synch that should wake the server (TCP
+			 * urgent data) cannot cross an ssh channel, and
+			 * vsftpd reads ABOR only once the data connection
+			 * breaks.  Closing our links to the passive data
+			 * channels makes the master break it for us.
+			 */
+			if (s->xfer_running) {
+				while ((d = TAILQ_FIRST(&s->data)) != NULL)
+					data_fwd_free(d);
+			}
 			break;
 		case FTP_CMD_USER:
 			logit(LL_VERBOSE, "#%u user %s", s->id, escape(u,

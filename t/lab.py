@@ -134,8 +134,8 @@ class Lab:
                               stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, **kw)
 
-    def start_master(self):
-        r = self.ssh("-fNM", "lab")
+    def start_master(self, *opts):
+        r = self.ssh("-fNM", *opts, "lab")
         if r.returncode != 0:
             raise RuntimeError("ssh master: " + r.stderr)
         self.master_pid = self.master_check()
@@ -148,11 +148,36 @@ class Lab:
         m = re.search(r"pid=(\d+)", r.stderr)
         return int(m.group(1)) if m else None
 
+    def remote_listeners(self):
+        """TCP ports that sshd's children listen on: remote forwards."""
+        out = subprocess.run(["ss", "-Hltnp"], capture_output=True,
+                             text=True).stdout
+        ours = set()
+        for line in out.splitlines():
+            port = int(line.split()[3].rsplit(":", 1)[1])
+            for pid in map(int, re.findall(r"pid=(\d+)", line)):
+                if port != self.ssh_port and self.descends(pid,
+                                                           self.sshd.pid):
+                    ours.add(port)
+        return sorted(ours)
+
+    @staticmethod
+    def descends(pid, ancestor):
+        while pid > 1:
+            if pid == ancestor:
+                return True
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    pid = int(f.read().split(")")[-1].split()[1])
+            except OSError:
+                return False
+        return False
+
     # -- FTP servers ---------------------------------------------------
-    def make_root(self, name):
+    def make_root(self, name, writable=True):
         root = self.path(name)
         os.makedirs(root, exist_ok=True)
-        os.chmod(root, 0o777)
+        os.chmod(root, 0o777 if writable else 0o755)
         return root
 
     def start_pyftpdlib(self, user="alice", password="secret"):
@@ -164,13 +189,16 @@ class Lab:
         return Server("pyftpdlib", port, root, user, password, p)
 
     def start_vsftpd(self, extra=()):
-        root = self.make_root("vsftpd-root")
+        # vsftpd will not chroot an anonymous user into a writable
+        # directory: the files live in a writable pub/ below it.
+        top = self.make_root("vsftpd-root", writable=False)
+        root = self.make_root(os.path.join("vsftpd-root", "pub"))
         port = free_port()
         os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
         conf = ["listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1",
                 "listen_port=%d" % port, "background=NO",
                 "anonymous_enable=YES", "local_enable=NO",
-                "no_anon_password=YES", "anon_root=" + root,
+                "no_anon_password=YES", "anon_root=" + top,
                 "write_enable=YES", "anon_upload_enable=YES",
                 "anon_mkdir_write_enable=YES",
                 "anon_other_write_enable=YES", "anon_umask=022",
@@ -184,7 +212,8 @@ class Lab:
         p = self.spawn(["/usr/sbin/vsftpd", self.path("vsftpd.conf")],
                        "vsftpd.log")
         wait_for("vsftpd on port %d" % port, port_open(port))
-        return Server("vsftpd", port, root, "anonymous", "ftpfwd@", p)
+        return Server("vsftpd", port, root, "anonymous", "ftpfwd@", p,
+                      cwd="pub")
 
     # -- ftpfwd --------------------------------------------------------
     def start_ftpfwd(self, server_port, *args, log="ftpfwd.log",
@@ -235,9 +264,10 @@ class Lab:
 
 
 class Server:
-    def __init__(self, name, port, root, user, password, proc):
+    def __init__(self, name, port, root, user, password, proc, cwd=""):
         self.name, self.port, self.root = name, port, root
         self.user, self.password, self.proc = user, password, proc
+        self.cwd = cwd          # where root is, as the FTP client sees it
 
 
 def make_file(path, size):

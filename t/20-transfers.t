@@ -1,0 +1,137 @@
+# Every client against every server, passive and active, through ftpfwd:
+# downloads and uploads compared by sha256, listings, REST, ABOR, and
+# twenty sessions at once.
+import ftplib
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L                                   # noqa: E402
+from clients import CLIENTS, Ftplib               # noqa: E402
+
+t = L.Tap()
+lab = L.Lab("transfers")
+try:
+    lab.start_sshd()
+    lab.start_master()
+    servers = [lab.start_pyftpdlib(), lab.start_vsftpd()]
+except Exception as e:                            # noqa: BLE001
+    t.bail("cannot start the lab: %s" % e)
+
+SIZES = {"0": 0, "1": 1, "50m": 50 * 1000 * 1000}
+src = {}
+for tag, size in SIZES.items():
+    src[tag] = L.make_file(lab.path("src-" + tag), size)
+    src[tag + "sum"] = L.sha256(src[tag])
+
+for srv in servers:
+    fwd = lab.start_ftpfwd(srv.port, log="ftpfwd-%s.log" % srv.name)
+    for tag in SIZES:
+        os.link(src[tag], os.path.join(srv.root, "f" + tag))
+    for cls in CLIENTS:
+        for active in (False, True):
+            mode = "active" if active else "passive"
+            what = "%s %s %s" % (srv.name, cls.name, mode)
+            c = cls(fwd.port, srv.user, srv.password, active, srv.cwd)
+            for tag in SIZES:
+                out = lab.path("dl-%s-%s-%s-%s" % (srv.name, c.name, mode,
+                                                   tag))
+                ok, text = c.get("f" + tag, out)
+                t.ok(ok and os.path.exists(out) and
+                     L.sha256(out) == src[tag + "sum"],
+                     "%s: RETR %s bytes, same sha256" % (what, SIZES[tag]),
+                     text)
+                remote = "up-%s-%s-%s" % (c.name, mode, tag)
+                ok, text = c.put(src[tag], remote)
+                dest = os.path.join(srv.root, remote)
+                t.ok(ok and os.path.exists(dest) and
+                     L.sha256(dest) == src[tag + "sum"],
+                     "%s: STOR %s bytes, same sha256" % (what, SIZES[tag]),
+                     text)
+            ok, text = c.list()
+            t.ok(ok and "f50m" in text and "f1" in text,
+                 "%s: LIST shows the files" % what, text)
+            ok, text = c.nlst()
+            t.ok(ok and "f50m" in text.split() and "f1" in text.split(),
+                 "%s: NLST names the files" % what, text)
+            if c.lists_mlsd and srv.name == "pyftpdlib":
+                ok, text = c.mlsd()
+                t.ok(ok and "f50m" in text.split(),
+                     "%s: MLSD names the files" % what, text)
+            part = lab.path("part-%s-%s-%s" % (srv.name, c.name, mode))
+            with open(src["50m"], "rb") as f, open(part, "wb") as o:
+                o.write(f.read(1234567))
+            ok, text = c.resume("f50m", part)
+            t.ok(ok and L.sha256(part) == src["50msum"],
+                 "%s: REST resumes a download, same sha256" % what, text)
+
+    # ABOR of a running download, then the session goes on.  Passive:
+    # ABOR while the data connection is still open, as ftplib's docs
+    # show; ftpfwd breaks the data channel since TCP urgent data cannot
+    # cross ssh.  Active: the client closes its data socket first.
+    for active in (False, True):
+        mode = "active" if active else "passive"
+        f = Ftplib(fwd.port, srv.user, srv.password, active,
+                   srv.cwd).session()
+        try:
+            conn = f.transfercmd("RETR f50m")
+            got = conn.recv(65536)
+            if active:
+                conn.close()
+            replies = [f.abort()]
+            if replies[0][:3] == "426":      # the RETR's, then the ABOR's
+                replies.append(f.getresp())
+            conn.close()
+            t.ok(len(got) > 0 and replies[-1][:3] in ("225", "226"),
+                 "%s %s: ABOR of a running download answered %s" %
+                 (srv.name, mode, [r[:3] for r in replies]), replies)
+            data = []
+            f.retrbinary("RETR f1", data.append)
+            with open(src["1"], "rb") as one:
+                t.ok(b"".join(data) == one.read(),
+                     "%s %s: the session goes on after ABOR" %
+                     (srv.name, mode))
+            f.quit()
+        except (ftplib.Error, OSError, EOFError) as e:
+            t.ok(False, "%s %s: ABOR" % (srv.name, mode), repr(e))
+        finally:
+            f.close()
+
+    # Twenty sessions at once, half passive, half active.
+    L.make_file(os.path.join(srv.root, "f5m"), 5 * 1000 * 1000)
+    want = L.sha256(os.path.join(srv.root, "f5m"))
+    procs = []
+    for i in range(20):
+        out = lab.path("par-%s-%d" % (srv.name, i))
+        argv = ["curl", "-sS", "--max-time", "120", "--user",
+                "%s:%s" % (srv.user, srv.password),
+                "ftp://127.0.0.1:%d/%s/f5m" % (fwd.port, srv.cwd), "-o",
+                out]
+        if i % 2:
+            argv[1:1] = ["-P", "127.0.0.1"]
+        procs.append((out, subprocess.Popen(argv, stderr=subprocess.PIPE)))
+    good = 0
+    errs = []
+    for out, p in procs:
+        _, err = p.communicate()
+        if p.returncode == 0 and L.sha256(out) == want:
+            good += 1
+        else:
+            errs.append(err.decode("utf-8", "replace"))
+    t.is_(good, 20, "%s: 20 concurrent sessions, all sha256 equal" %
+          srv.name)
+    if errs:
+        t.diag("\n".join(errs))
+
+    log = lab.log(fwd.logname)
+    t.ok(srv.password not in log and "PASS" not in log,
+         "%s: no password in ftpfwd's log" % srv.name)
+    t.ok(fwd.poll() is None, "%s: ftpfwd still running" % srv.name,
+         log[-3000:])
+
+L.wait_for("remote forwards to go",
+           lambda: not lab.remote_listeners(), timeout=10) \
+    if lab.remote_listeners() else None
+t.is_(lab.remote_listeners(), [], "no remote forward left on the ssh server")
+t.done()

@@ -1,0 +1,179 @@
+"""Real FTP clients driven the way a user would drive them.  Each call
+returns (ok, text): whether the client said it succeeded, and what it
+printed (for listings and for diagnostics)."""
+
+import ftplib
+import subprocess
+
+TIMEOUT = 120
+
+
+def run(argv, stdin=None):
+    try:
+        r = subprocess.run(argv, input=stdin, capture_output=True,
+                           timeout=TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        return False, "timed out: %r" % (e,)
+    out = (r.stdout + r.stderr).decode("utf-8", "replace")
+    return r.returncode == 0, out
+
+
+class Curl:
+    name = "curl"
+    lists_mlsd = False
+
+    def __init__(self, port, user, password, active, cwd=""):
+        self.url = "ftp://127.0.0.1:%d/%s" % (port, cwd + "/" if cwd else "")
+        self.base = ["curl", "-sS", "--max-time", str(TIMEOUT), "--user",
+                     "%s:%s" % (user, password)]
+        if active:            # EPRT first, then PORT, as curl does
+            self.base += ["-P", "127.0.0.1"]
+
+    def get(self, remote, local):
+        return run(self.base + [self.url + remote, "-o", local])
+
+    def put(self, local, remote):
+        return run(self.base + ["-T", local, self.url + remote])
+
+    def resume(self, remote, local):
+        return run(self.base + ["-C", "-", self.url + remote, "-o", local])
+
+    def list(self):
+        return run(self.base + [self.url])
+
+    def nlst(self):
+        return run(self.base + ["--list-only", self.url])
+
+
+class Lftp:
+    name = "lftp"
+    lists_mlsd = True
+
+    def __init__(self, port, user, password, active, cwd=""):
+        # lftp's defaults stay on: it sends AUTH TLS even when FEAT lists
+        # none, and falls back to plain FTP on our 534.
+        self.pre = ("set cmd:fail-exit true; set net:max-retries 1; "
+                    "set net:timeout 30; set ftp:passive-mode %s; "
+                    "set ftp:use-mlsd true; "
+                    "open -u '%s','%s' -p %d 127.0.0.1; %s" %
+                    ("off" if active else "on", user, password, port,
+                     "cd %s; " % cwd if cwd else ""))
+
+    def cmd(self, c):
+        return run(["lftp", "-c", self.pre + c])
+
+    def get(self, remote, local):
+        return self.cmd("get '%s' -o '%s'" % (remote, local))
+
+    def put(self, local, remote):
+        return self.cmd("put '%s' -o '%s'" % (local, remote))
+
+    def resume(self, remote, local):
+        return self.cmd("get -c '%s' -o '%s'" % (remote, local))
+
+    def list(self):
+        return self.cmd("ls")
+
+    def nlst(self):
+        return self.cmd("nlist")
+
+    def mlsd(self):
+        return self.cmd("cls -1")
+
+
+class Ftplib:
+    """Python's ftplib: PASV on IPv4, EPSV on IPv6; PORT/EPRT likewise."""
+    name = "ftplib"
+    lists_mlsd = True
+
+    def __init__(self, port, user, password, active, cwd=""):
+        self.port, self.user, self.password = port, user, password
+        self.active, self.cwd = active, cwd
+
+    def session(self):
+        f = ftplib.FTP()
+        f.connect("127.0.0.1", self.port, timeout=TIMEOUT)
+        f.login(self.user, self.password)
+        f.set_pasv(not self.active)
+        if self.cwd:
+            f.cwd(self.cwd)
+        return f
+
+    def do(self, fn):
+        try:
+            f = self.session()
+            try:
+                out = fn(f)
+                f.quit()
+            finally:
+                f.close()
+            return True, out if isinstance(out, str) else ""
+        except (ftplib.Error, OSError, EOFError) as e:
+            return False, "%s: %s" % (type(e).__name__, e)
+
+    def get(self, remote, local):
+        def fn(f):
+            with open(local, "wb") as out:
+                f.retrbinary("RETR " + remote, out.write)
+        return self.do(fn)
+
+    def put(self, local, remote):
+        def fn(f):
+            with open(local, "rb") as src:
+                f.storbinary("STOR " + remote, src)
+        return self.do(fn)
+
+    def resume(self, remote, local):
+        def fn(f):
+            with open(local, "ab") as out:
+                f.retrbinary("RETR " + remote, out.write, rest=out.tell())
+        return self.do(fn)
+
+    def list(self):
+        lines = []
+        return self.do(lambda f: (f.retrlines("LIST", lines.append),
+                                  "\n".join(lines))[1])
+
+    def nlst(self):
+        return self.do(lambda f: "\n".join(f.nlst()))
+
+    def mlsd(self):
+        return self.do(lambda f: "\n".join(n for n, _ in f.mlsd()))
+
+
+class InetutilsFtp:
+    """GNU inetutils ftp, fed a script on stdin like a batch job."""
+    name = "ftp"
+    lists_mlsd = False
+
+    def __init__(self, port, user, password, active, cwd=""):
+        self.argv = ["ftp", "-n", "-v", "-A" if active else "-p",
+                     "127.0.0.1", str(port)]
+        self.login = "user %s %s\nbinary\n%s" % (
+            user, password, "cd %s\n" % cwd if cwd else "")
+
+    def script(self, body):
+        ok, out = run(self.argv, (self.login + body + "quit\n").encode())
+        # ftp exits 0 whatever happened; judge by its replies.
+        bad = [line for line in out.splitlines()
+               if line[:1] in ("4", "5") and line[:3].isdigit() and
+               line[3:4] in (" ", "-")]
+        return ok and not bad and "Not connected" not in out, out
+
+    def get(self, remote, local):
+        return self.script("get %s %s\n" % (remote, local))
+
+    def put(self, local, remote):
+        return self.script("put %s %s\n" % (local, remote))
+
+    def resume(self, remote, local):
+        return self.script("reget %s %s\n" % (remote, local))
+
+    def list(self):
+        return self.script("ls\n")
+
+    def nlst(self):
+        return self.script("nlist\n")
+
+
+CLIENTS = [Curl, Lftp, Ftplib, InetutilsFtp]
