@@ -116,6 +116,7 @@ struct session {
 	struct bufferevent	*srv;		/* server, via the master */
 	struct mux_conn		*ctl_mux;	/* carries the control */
 	int			 srv_open;	/* master said it is up */
+	int			 srv_eof;	/* ... and closed it before */
 	struct mux_conn		*fwd_mux;	/* remote forward requests */
 
 	/* Commands sent to the server whose final reply is still due. */
@@ -655,6 +656,43 @@ client_resume(struct session *s)
 	session_client_input(s);
 }
 
+/*
+ * The next line in a control buffer.  *linep shows at most FTP_LINE_MAX
+ * bytes of it, without CR LF; *totalp is what the line occupies.  A line
+ * with no LF yet is returned as partial once it is too long to wait for.
+ * Returns -1 when a line must wait for more bytes.
+ */
+static int
+next_line(struct evbuffer *in, char **linep, size_t *linelenp,
+    size_t *totalp, int *partialp)
+{
+	struct evbuffer_ptr	eol;
+	size_t			eol_len, linelen;
+
+	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	if (eol.pos == -1) {
+		if (evbuffer_get_length(in) <= FTP_LINE_MAX)
+			return -1;
+		*partialp = 1;
+		*totalp = FTP_LINE_MAX;
+		linelen = FTP_LINE_MAX;
+	} else {
+		*partialp = 0;
+		*totalp = (size_t)eol.pos + eol_len;
+		linelen = (size_t)eol.pos;
+	}
+	if (linelen > FTP_LINE_MAX)
+		linelen = FTP_LINE_MAX;		/* enough to judge it */
+	if ((*linep = (char *)evbuffer_pullup(in, (ev_ssize_t)(linelen +
+	    (linelen < *totalp ? 1 : 0)))) == NULL)
+		return -1;
+	if (linelen > 0 && linelen < FTP_LINE_MAX &&
+	    (*linep)[linelen - 1] == '\r')
+		linelen--;
+	*linelenp = linelen;
+	return 0;
+}
+
 /* Server lines: pass them on, rewriting 227/229 and FEAT. */
 static void
 session_server_input(struct session *s)
@@ -680,20 +718,8 @@ session_server_input(struct session *s)
 				evbuffer_remove_buffer(in, out, total);
 			continue;
 		}
-		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		if (eol.pos == -1) {
-			if (evbuffer_get_length(in) <= FTP_LINE_MAX)
-				break;
-			partial = 1;
-			linelen = total = FTP_LINE_MAX;
-		} else {
-			partial = 0;
-			linelen = (size_t)eol.pos;
-			total = linelen + eol_len;
-		}
-		line = (char *)evbuffer_pullup(in, (ev_ssize_t)total);
-		if (linelen > 0 && line[linelen - 1] == '\r')
-			linelen--;
+		if (next_line(in, &line, &linelen, &total, &partial) == -1)
+			break;
 
 		ended = 0;
 		drop = 0;
@@ -716,8 +742,8 @@ session_server_input(struct session *s)
 			drop = 1;
 
 		if (s->r_hold) {
-			if (partial || evbuffer_get_length(s->held) + total >
-			    FTP_LINE_MAX) {
+			if (partial || linelen == FTP_LINE_MAX ||
+			    evbuffer_get_length(s->held) + total > FTP_LINE_MAX) {
 				/* Too long to be a passive reply we can use. */
 				evbuffer_drain(s->held,
 				    evbuffer_get_length(s->held));
@@ -897,7 +923,7 @@ session_client_input(struct session *s)
 	enum ftp_cmd		 cmd;
 	size_t			 eol_len, total, linelen, argoff;
 	char			*line, verb[FTP_VERB_MAX + 1], u[LOG_TEXT_MAX];
-	int			 partial, local;
+	int			 partial, local, toolong;
 
 	while (!s->dead && !s->closing && s->act_state != ACT_OPENING &&
 	    !s->c_wait && evbuffer_get_length(in) > 0) {
@@ -914,20 +940,9 @@ session_client_input(struct session *s)
 				s->c_longline = s->c_discard = 0;
 			continue;
 		}
-		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		if (eol.pos == -1) {
-			if (evbuffer_get_length(in) <= FTP_LINE_MAX)
-				break;
-			partial = 1;
-			linelen = total = FTP_LINE_MAX;
-		} else {
-			partial = 0;
-			linelen = (size_t)eol.pos;
-			total = linelen + eol_len;
-		}
-		line = (char *)evbuffer_pullup(in, (ev_ssize_t)total);
-		if (linelen > 0 && line[linelen - 1] == '\r')
-			linelen--;
+		if (next_line(in, &line, &linelen, &total, &partial) == -1)
+			break;
+		toolong = partial || linelen == FTP_LINE_MAX;
 		if (ftp_cmd_parse(line, linelen, &cmd, verb, sizeof(verb),
 		    &argoff) == -1) {
 			cmd = FTP_CMD_OTHER;
@@ -943,9 +958,9 @@ session_client_input(struct session *s)
 			s->c_wait = 1;
 			break;
 		}
-		if (local && partial) {
+		if (local && toolong) {
 			client_reply(s, "500 ftpfwd: command line too long");
-			s->c_discard = 1;
+			s->c_discard = partial;
 			evbuffer_drain(in, total);
 			continue;
 		}
@@ -1075,6 +1090,12 @@ server_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (!s->srv_open) {
+			/* The master's verdict on the forward says why. */
+			s->srv_eof = 1;
+			bufferevent_disable(s->srv, EV_READ);
+			return;
+		}
 		session_server_input(s);
 		if (s->last_code == 221 || s->last_code == 421)
 			session_close(s, NULL);
@@ -1097,6 +1118,8 @@ ctl_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 		s->srv_open = 1;
 		logit(LL_DEBUG1, "#%u control connection to %s:%u is up",
 		    s->id, s->fwd->host, s->fwd->port);
+		if (s->srv_eof)
+			server_event_cb(s->srv, BEV_EVENT_EOF, s);
 		break;
 	case MUX_EV_FAILURE:
 	case MUX_EV_CLOSED:

@@ -312,3 +312,59 @@ class Tap:
     def done(self):
         print("1..%d" % self.n, flush=True)
         sys.exit(1 if self.failed else 0)
+
+
+class Raw:
+    """A control connection we drive byte by byte, for what no polite
+    client sends: pipelined bursts, split lines, hostile arguments."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=20):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError("connection closed")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """One whole reply; multi-line replies joined with newlines."""
+        first = self.line()
+        lines = [first]
+        if first[3:4] == "-":
+            while True:
+                line = self.line()
+                lines.append(line)
+                if line[:3] == first[:3] and line[3:4] == " ":
+                    break
+        return "\n".join(lines)
+
+    def cmd(self, line):
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def login(self, user, password):
+        banner = self.reply()
+        self.cmd("USER " + user)
+        return banner, self.cmd("PASS " + password)
+
+    def closed(self):
+        """True once the peer has closed (EOF); waits up to the timeout."""
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+                self.buf += data
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()
