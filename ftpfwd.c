@@ -1083,6 +1083,19 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* Is anything listening at the ControlPath?  A connect, no round trip. */
+static int
+master_alive(void)
+{
+	char	err[256];
+	int	fd;
+
+	if ((fd = mux_connect_fd(opt.ctl_path, err, sizeof(err))) == -1)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 static void
 server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -1099,6 +1112,8 @@ server_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_server_input(s);
 		if (s->last_code == 221 || s->last_code == 421)
 			session_close(s, NULL);
+		else if (!master_alive())
+			session_close(s, "421 ftpfwd: ssh connection closed");
 		else
 			session_close(s, "421 ftpfwd: the FTP server closed "
 			    "the control connection");
@@ -1716,10 +1731,11 @@ lookup_control_path(void)
 static void __attribute__((noreturn))
 die_no_master(const char *why)
 {
+	if (opt.destination != NULL)
+		die(EXIT_NO_MASTER, "no ControlMaster at %s: %s (start one "
+		    "with: ssh -fNM %s)", opt.ctl_path, why, opt.destination);
 	die(EXIT_NO_MASTER, "no ControlMaster at %s: %s (start one with: "
-	    "ssh -fNM %s%s)", opt.ctl_path, why,
-	    opt.destination != NULL ? "" : "-S ",
-	    opt.destination != NULL ? opt.destination : opt.ctl_path);
+	    "ssh -fNM -S %s destination)", opt.ctl_path, why, opt.ctl_path);
 }
 
 /*

@@ -162,6 +162,14 @@ class Lab:
         return sorted(ours)
 
     @staticmethod
+    def listener_pid(port):
+        """The pid of whatever listens on 127.0.0.1:port, or None."""
+        out = subprocess.run(["ss", "-Hltnp", "sport = :%d" % port],
+                             capture_output=True, text=True).stdout
+        m = re.search(r"pid=(\d+)", out)
+        return int(m.group(1)) if m else None
+
+    @staticmethod
     def descends(pid, ancestor):
         while pid > 1:
             if pid == ancestor:

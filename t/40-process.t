@@ -1,0 +1,210 @@
+# ftpfwd as a process: its command line, exit codes and messages, -f and
+# -W, limits, and what happens when the master or sshd says no.
+import ftplib
+import os
+import select
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L                                   # noqa: E402
+from clients import Curl                          # noqa: E402
+
+t = L.Tap()
+lab = L.Lab("process")
+try:
+    lab.start_sshd()
+    lab.start_master()
+    srv = lab.start_pyftpdlib()
+except Exception as e:                            # noqa: BLE001
+    t.bail("cannot start the lab: %s" % e)
+L.make_file(os.path.join(srv.root, "f1m"), 1000 * 1000)
+L.make_file(os.path.join(srv.root, "f50m"), 50 * 1000 * 1000)
+want = L.sha256(os.path.join(srv.root, "f1m"))
+
+
+def ftpfwd(*args, timeout=30):
+    return subprocess.run([L.FTPFWD] + list(args), capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL,
+                          timeout=timeout)
+
+
+def fetch(port, active=False, name="f1m"):
+    out = lab.path("got")
+    if os.path.exists(out):
+        os.unlink(out)
+    ok, text = Curl(port, srv.user, srv.password, active).get(name, out)
+    return ok and L.sha256(out) == want, text
+
+
+# -- The command line --------------------------------------------------
+r = ftpfwd("-V")
+t.ok(r.returncode == 0 and r.stdout.startswith("ftpfwd "), "-V prints "
+     "the version", r.stdout + r.stderr)
+r = ftpfwd("-L", "nonsense", "-S", lab.ctl)
+t.ok(r.returncode == 1 and "bad -L specification \"nonsense\"" in r.stderr,
+     "a bad -L: exit 1 and says why", r.stderr)
+r = ftpfwd("-o", "NoSuchOption=1", "-S", lab.ctl)
+t.ok(r.returncode == 1 and "unknown option \"NoSuchOption\"" in r.stderr,
+     "an unknown -o: exit 1 and names it", r.stderr)
+r = ftpfwd("-L", "0:127.0.0.1:99999", "-S", lab.ctl)
+t.ok(r.returncode == 1 and "99999" in r.stderr, "a port above 65535 is "
+     "refused before any master sees it", r.stderr)
+r = ftpfwd()
+t.ok(r.returncode == 1 and "usage:" in r.stderr, "no destination: usage",
+     r.stderr)
+
+# -- No master ---------------------------------------------------------
+nowhere = lab.path("no-such-ctl")
+r = ftpfwd("-S", nowhere)
+t.is_((r.returncode, r.stderr.strip()),
+      (255, "ftpfwd: no ControlMaster at %s: No such file or directory "
+       "(start one with: ssh -fNM -S %s destination)" % (nowhere, nowhere)),
+      "no master at -S: exit 255, the path and the fix")
+cfg = lab.path("ssh_config_nomaster")
+with open(lab.ssh_config) as f, open(cfg, "w") as o:
+    o.write(f.read().replace(lab.ctl, nowhere))
+r = ftpfwd("-F", cfg, "lab")
+t.is_((r.returncode, r.stderr.strip()),
+      (255, "ftpfwd: no ControlMaster at %s: No such file or directory "
+       "(start one with: ssh -fNM lab)" % nowhere),
+      "no master for a destination: found by ssh -G, exit 255")
+
+# -- destination through ssh -G ---------------------------------------
+p = lab.spawn([L.FTPFWD, "-d", "-F", lab.ssh_config, "-L",
+               "127.0.0.1:0:127.0.0.1:%d" % srv.port, "lab"], "byname.log")
+L.wait_for("ftpfwd by name", lambda: "ready, master at %s" % lab.ctl in
+           lab.log("byname.log") or p.poll() is not None)
+port = int(lab.log("byname.log").split("Allocated port ")[1].split()[0])
+ok, text = fetch(port)
+t.ok(ok, "found the master through ssh -G destination", text)
+p.terminate()
+p.wait()
+
+# -- -f: background once bound -----------------------------------------
+r = ftpfwd("-f", "-L", "127.0.0.1:0:127.0.0.1:%d" % srv.port, "-S",
+           lab.ctl)
+t.ok(r.returncode == 0 and "Allocated port" in r.stderr,
+     "-f: the parent exits 0 once the listener is bound", r.stderr)
+fport = int(r.stderr.split("Allocated port ")[1].split()[0])
+dpid = lab.listener_pid(fport)
+t.ok(dpid is not None, "-f: a daemon listens on the port")
+if dpid:
+    lab.pids.append(dpid)
+ok, text = fetch(fport, active=True)
+t.ok(ok, "-f: an active transfer through the daemon", text)
+r = ftpfwd("-f", "-L", "127.0.0.1:%d:127.0.0.1:%d" % (fport, srv.port),
+           "-S", lab.ctl)
+t.ok(r.returncode == 1 and "cannot listen on 127.0.0.1 port %d: Address "
+     "already in use" % fport in r.stderr,
+     "-f with the port taken: non-zero and why", r.stderr)
+
+# -- -W through socat --------------------------------------------------
+wport = L.free_port()
+lab.spawn(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % wport,
+           # socat splits its address at colons: escape ours.
+           "EXEC:%s -W 127.0.0.1\\:%d -S %s" % (L.FTPFWD, srv.port,
+                                                   lab.ctl)],
+          "socat.log")
+L.wait_for("socat", L.port_open(wport))
+for active in (False, True):
+    ok, text = fetch(wport, active=active)
+    t.ok(ok, "-W under socat: %s transfer" %
+         ("active" if active else "passive"), text)
+
+# -- MaxSessions and IdleTimeout ---------------------------------------
+lim = lab.start_ftpfwd(srv.port, "-o", "MaxSessions=2", "-o",
+                       "idletimeout=2", log="limits.log")
+a, b = L.Raw(lim.port), L.Raw(lim.port)
+a.login(srv.user, srv.password)
+b.login(srv.user, srv.password)
+c = L.Raw(lim.port)
+t.is_(c.reply(), "421 Too many sessions, try again later",
+      "MaxSessions=2: the third client is told")
+t.ok(c.closed(), "and closed")
+t.is_(a.cmd("NOOP")[:4], "200 ", "the first two sessions are untouched")
+b.close()
+
+# A transfer that outlasts IdleTimeout while the control is silent.
+f = ftplib.FTP()
+f.connect("127.0.0.1", lim.port, timeout=30)
+f.login(srv.user, srv.password)
+f.voidcmd("TYPE I")
+conn = f.transfercmd("RETR f50m")
+got, quiet = 0, True
+ticks = 0
+while ticks < 14:                  # 14 x 0.25 s of silence = 3.5 s > 2 s
+    r, _, _ = select.select([f.sock], [], [], 0.25)
+    if r:
+        quiet = False
+        break
+    got += len(conn.recv(4096))
+    ticks += 1
+t.ok(quiet, "no 421 while a transfer runs past IdleTimeout")
+conn.close()
+try:
+    f.voidresp()
+except ftplib.Error:
+    pass                            # 426 for the data we did not read
+f.close()
+a.sock.settimeout(10)
+t.is_(a.reply(), "421 ftpfwd: idle timeout, closing control connection",
+      "an idle session gets 421")
+t.ok(a.closed(), "and is closed")
+
+# -- sshd forbids remote forwarding ------------------------------------
+lab2 = L.Lab("noremote")
+lab2.start_sshd(["AllowTcpForwarding local"])
+lab2.start_master()
+srv2 = lab2.start_pyftpdlib()
+L.make_file(os.path.join(srv2.root, "f1m"), 1000 * 1000)
+nf = lab2.start_ftpfwd(srv2.port)
+c = L.Raw(nf.port)
+c.login(srv2.user, srv2.password)
+r = c.cmd("PORT 127,0,0,1,4,1")
+t.is_(r, "425 ftpfwd: ssh refused the remote forward: remote port "
+      "forwarding failed for listen port 0",
+      "remote forwarding forbidden: 425 with ssh's reason")
+r = c.cmd("PASV")
+t.ok(r.startswith("227 Entering Passive Mode (127,0,0,1,"),
+     "the session goes on: PASV works", r)
+c.close()
+
+# -- The master goes away mid-session ----------------------------------
+c = L.Raw(nf.port)
+c.login(srv2.user, srv2.password)
+os.kill(lab2.master_pid, signal.SIGTERM)
+c.sock.settimeout(2)
+try:
+    r = c.reply()
+except OSError as e:
+    r = repr(e)
+t.is_(r, "421 ftpfwd: ssh connection closed",
+      "master killed: the client gets 421 within 2 s")
+t.ok(c.closed(), "and the control connection closes")
+t.ok(nf.poll() is None, "ftpfwd in the foreground keeps listening")
+lab2.start_master()
+c = L.Raw(nf.port)
+banner, r = c.login(srv2.user, srv2.password)
+t.ok(r.startswith("230"), "a new master at the same path: served again", r)
+c.close()
+
+# -- ExitWithMaster (the default with -f) -------------------------------
+if dpid:
+    subprocess.run(["ssh", "-F", lab.ssh_config, "-O", "exit", "lab"],
+                   capture_output=True)
+    L.wait_for("-f ftpfwd to exit", lambda: not L.pid_alive(dpid),
+               timeout=10)
+    t.ok(not L.pid_alive(dpid), "-f: ftpfwd exits with its master")
+else:
+    t.ok(False, "-f: ftpfwd exits with its master (no daemon found)")
+
+# -- SIGTERM -----------------------------------------------------------
+c = L.Raw(nf.port)
+c.login(srv2.user, srv2.password)
+nf.send_signal(signal.SIGTERM)
+t.is_(c.reply(), "421 ftpfwd: shutting down", "SIGTERM: clients get 421")
+nf.wait(timeout=10)
+t.is_(nf.returncode, 0, "SIGTERM: ftpfwd exits 0")
+t.done()
