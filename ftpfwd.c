@@ -2041,7 +2041,7 @@ main(int argc, char *argv[])
 	if (opt.stdio_mode)
 		start_stdio_session();
 	else
-		logit(LL_VERBOSE, "ready, master at %s", opt.ctl_path);
+		logit(LL_INFO, "ready, master at %s", opt.ctl_path);
 	event_base_dispatch(base);
 
 	for (i = 0; i < 2; i++)

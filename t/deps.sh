@@ -1,0 +1,44 @@
+#!/bin/sh
+# Install the Debian packages that building, testing and the demo need.
+# A no-op when all are there; needs root otherwise.
+
+build="gcc make pkg-config libevent-dev libssl-dev"
+lab="openssh-server openssh-client openssl iproute2 perl curl lftp \
+inetutils-ftp socat python3 python3-pyftpdlib"
+# FTP servers conflict with each other as packages: vsftpd gets its own
+# apt-get call, which may not remove another server to make room.
+server="vsftpd"
+
+missing() {
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+		    grep -q '^install ok installed$' || printf ' %s' "$p"
+	done
+}
+
+need=$(missing $build $lab)
+need_server=$(missing $server)
+[ -z "$need$need_server" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "ftpfwd: missing Debian packages:$need$need_server" >&2
+	echo "ftpfwd: run as root, or: apt-get install$need$need_server" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "ftpfwd: installing:$need$need_server"
+apt-get update -q || exit 1
+if [ -n "$need" ]; then
+	apt-get install -y -q --no-install-recommends $need </dev/null ||
+	    exit 1
+fi
+if [ -n "$need_server" ]; then
+	apt-get install -y -q --no-install-recommends --no-remove \
+	    $need_server </dev/null || {
+		echo "ftpfwd: cannot install$need_server next to the FTP" \
+		    "server already installed; remove it or install" \
+		    "$need_server by hand" >&2
+		exit 1
+	}
+fi
+exit 0
