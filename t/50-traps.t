@@ -1,0 +1,104 @@
+# Client habits that trip proxies up, each with the real client:
+# lftp's ABOR behind Telnet IP+SYNCH, lftp's doubled 0xFF bytes, and
+# Python ftplib on IPv6 (EPSV and EPRT) against an IPv4 server.
+import ftplib
+import os
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L                                   # noqa: E402
+
+t = L.Tap()
+lab = L.Lab("traps")
+try:
+    lab.start_sshd()
+    lab.start_master()
+    vs = lab.start_vsftpd()
+    fvs = lab.start_ftpfwd(vs.port, "-vv", log="ftpfwd-vs.log")
+except Exception as e:                            # noqa: BLE001
+    t.bail("cannot start the lab: %s" % e)
+L.make_file(os.path.join(vs.root, "f50m"), 50 * 1000 * 1000)
+one = L.make_file(os.path.join(vs.root, "f1m"), 1000 * 1000)
+
+
+def lftp(port, passive, body):
+    """body may be bytes: lftp gets them as they are."""
+    if isinstance(body, str):
+        body = body.encode()
+    script = ("set cmd:fail-exit true; set net:max-retries 1; "
+              "set net:timeout 20; set ftp:passive-mode %s; "
+              "open -u anonymous,x -p %d 127.0.0.1; cd pub; " %
+              ("on" if passive else "off", port)).encode() + body
+    r = subprocess.run(["lftp", "-c", script], capture_output=True,
+                       timeout=120)
+    return r.returncode == 0, (r.stdout + r.stderr).decode("utf-8", "replace")
+
+
+# lftp aborts a download when its reader goes away (here: head), sending
+# ABOR behind Telnet IP and SYNCH; the next transfer in the same session
+# must work.
+for passive in (True, False):
+    mode = "passive" if passive else "active"
+    out = lab.path("after-abor-" + mode)
+    ok, text = lftp(fvs.port, passive, "cat f50m | head -c 1000 "
+                    ">/dev/null; get f1m -o %s" % out)
+    t.ok(ok and L.sha256(out) == L.sha256(one),
+         "lftp %s: ABOR mid-download, then the next RETR" % mode, text)
+log = lab.log(fvs.logname)
+t.ok(log.count("client ABOR") == 2, "ftpfwd saw both ABORs as ABOR",
+     log[-2000:])
+
+# lftp doubles 0xFF in a file name (Telnet IAC) and vsftpd does not
+# undo it, so the file the server finds is the one named with the doubled
+# byte.  ftpfwd must pass every byte as it is, neither undoubling nor
+# dropping: the request only finds the file if it does.
+name = b"ff\xffname"
+with open(os.path.join(vs.root.encode(), b"ff\xff\xffname"), "wb") as f:
+    f.write(b"x" * 1000)
+results = []
+for port in (vs.port, fvs.port):
+    out = lab.path("ff-%d" % port)
+    ok, text = lftp(port, True, b"get " + name + b" -o " + out.encode())
+    results.append((ok, os.path.exists(out) and os.path.getsize(out)))
+t.is_(results[0], (True, 1000), "a 0xFF file name: lftp gets it directly")
+t.is_(results[1], results[0], "a 0xFF file name: and through ftpfwd")
+
+# ftplib over IPv6 uses EPSV and EPRT; the server is IPv4 only.
+try:
+    socket.socket(socket.AF_INET6).bind(("::1", 0))
+    have_v6 = True
+except OSError:
+    have_v6 = False
+if not have_v6:
+    for what in ("passive", "active"):
+        print("ok %d # SKIP no IPv6 loopback on this machine" % (t.n + 1))
+        t.n += 1
+else:
+    f6 = lab.start_ftpfwd(vs.port, "-vv", bind="[::1]", log="ftpfwd-v6.log")
+    for active in (False, True):
+        mode = "active" if active else "passive"
+        f = ftplib.FTP()
+        try:
+            f.connect("::1", f6.port, timeout=30)
+            f.login("anonymous", "x")
+            f.set_pasv(not active)
+            f.cwd("pub")
+            data = []
+            f.retrbinary("RETR f1m", data.append)
+            f.quit()
+            with open(one, "rb") as src:
+                t.ok(b"".join(data) == src.read(),
+                     "ftplib on [::1], %s (%s) to an IPv4 server" %
+                     (mode, "EPRT" if active else "EPSV"))
+        except (ftplib.Error, OSError, EOFError) as e:
+            t.ok(False, "ftplib on [::1], %s" % mode, repr(e))
+        finally:
+            f.close()
+    log = lab.log(f6.logname)
+    t.ok("client EPSV" in log and "client EPRT" in log and
+         "remote forward 127.0.0.1:" in log and "-> ::1:" in log,
+         "EPSV and EPRT |2| from the client, IPv4 toward the server",
+         log[-2000:])
+t.done()
