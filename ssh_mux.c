@@ -25,6 +25,9 @@
 
 #include "ssh_mux.h"
 
+/* A session takes three descriptors, a stdio forward two. */
+#define MUX_PASS_MAX		3
+
 struct mux_conn {
 	struct event_base	*base;
 	int			 fd;
@@ -33,8 +36,9 @@ struct mux_conn {
 	struct evbuffer		*in;
 	struct evbuffer		*out;
 	struct evbuffer		*held;		/* requests before HELLO */
-	int			 pass_fd;	/* descriptor to hand over */
-	int			 pass_left;	/* times still to send it */
+	int			 pass_fds[MUX_PASS_MAX];	/* to hand over */
+	int			 npass;		/* how many in pass_fds */
+	int			 pass_next;	/* the next one to send */
 	int			 ready;		/* the master's HELLO seen */
 	int			 sent_hello;
 	int			 dead;
@@ -347,6 +351,22 @@ send_fd(int sock, int fd)
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
+/* Close our copies of the descriptors handed over (each only once). */
+static void
+pass_close(struct mux_conn *mc)
+{
+	int	i, j;
+
+	for (i = 0; i < mc->npass; i++) {
+		for (j = 0; j < i; j++)
+			if (mc->pass_fds[j] == mc->pass_fds[i])
+				break;
+		if (j == i)
+			close(mc->pass_fds[i]);
+	}
+	mc->npass = mc->pass_next = 0;
+}
+
 static void
 mux_writecb(evutil_socket_t fd, short what, void *arg)
 {
@@ -366,19 +386,16 @@ mux_writecb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* The descriptors go right after the request that names them. */
-	while (mc->pass_left > 0) {
-		if (send_fd(fd, mc->pass_fd) == -1) {
+	while (mc->pass_next < mc->npass) {
+		if (send_fd(fd, mc->pass_fds[mc->pass_next]) == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
 			mux_fail(mc, strerror(errno));
 			return;
 		}
-		mc->pass_left--;
+		mc->pass_next++;
 	}
-	if (mc->pass_fd != -1) {
-		close(mc->pass_fd);
-		mc->pass_fd = -1;
-	}
+	pass_close(mc);
 	event_del(mc->wev);
 }
 
@@ -431,7 +448,6 @@ mux_open(struct event_base *base, const char *path, mux_cb cb, void *arg,
 	mc->cb = cb;
 	mc->arg = arg;
 	mc->fd = -1;
-	mc->pass_fd = -1;
 	mc->next_rid = 1;
 	if ((mc->fd = mux_connect_fd(path, err, errsz)) == -1)
 		goto fail;
@@ -487,7 +503,7 @@ mux_stdio_fwd(struct mux_conn *mc, const char *host, uint16_t port, int fd,
 {
 	struct evbuffer	*m;
 
-	if (mc->dead || mc->pass_fd != -1 || port == 0 ||
+	if (mc->dead || mc->npass != 0 || port == 0 ||
 	    (m = evbuffer_new()) == NULL) {
 		close(fd);
 		return -1;
@@ -503,8 +519,42 @@ mux_stdio_fwd(struct mux_conn *mc, const char *host, uint16_t port, int fd,
 		close(fd);
 		return -1;
 	}
-	mc->pass_fd = fd;
-	mc->pass_left = 2;
+	mc->pass_fds[0] = mc->pass_fds[1] = fd;
+	mc->npass = 2;
+	return mux_send(mc, m);
+}
+
+/*
+ * Run command in a session without a tty, fd (say /dev/null) as its
+ * standard input, output and error.  fd is ours to close from now on.
+ */
+int
+mux_new_session(struct mux_conn *mc, const char *command, int fd,
+    uint32_t *ridp)
+{
+	struct evbuffer	*m;
+
+	if (mc->dead || mc->npass != 0 || (m = evbuffer_new()) == NULL) {
+		close(fd);
+		return -1;
+	}
+	*ridp = mc->next_rid++;
+	if (buf_put_u32(m, MUX_C_NEW_SESSION) != 0 ||
+	    buf_put_u32(m, *ridp) != 0 ||
+	    buf_put_string(m, "") != 0 ||
+	    buf_put_u32(m, 0) != 0 ||			/* tty */
+	    buf_put_u32(m, 0) != 0 ||			/* X11 */
+	    buf_put_u32(m, 0) != 0 ||			/* agent */
+	    buf_put_u32(m, 0) != 0 ||			/* subsystem */
+	    buf_put_u32(m, MUX_ESCAPE_NONE) != 0 ||
+	    buf_put_string(m, "") != 0 ||		/* terminal type */
+	    buf_put_string(m, command) != 0) {
+		evbuffer_free(m);
+		close(fd);
+		return -1;
+	}
+	mc->pass_fds[0] = mc->pass_fds[1] = mc->pass_fds[2] = fd;
+	mc->npass = 3;
 	return mux_send(mc, m);
 }
 
@@ -568,8 +618,7 @@ mux_free_now(evutil_socket_t fd, short what, void *arg)
 		evbuffer_free(mc->out);
 	if (mc->held != NULL)
 		evbuffer_free(mc->held);
-	if (mc->pass_fd != -1)
-		close(mc->pass_fd);
+	pass_close(mc);
 	if (mc->fd != -1)
 		close(mc->fd);
 	free(mc);

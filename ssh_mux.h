@@ -14,6 +14,7 @@ struct event_base;
 struct mux_conn;
 
 #define MUX_MSG_HELLO		0x00000001
+#define MUX_C_NEW_SESSION	0x10000002
 #define MUX_C_OPEN_FWD		0x10000006
 #define MUX_C_CLOSE_FWD		0x10000007
 #define MUX_C_NEW_STDIO_FWD	0x10000008
@@ -30,6 +31,7 @@ struct mux_conn;
 #define MUX_FWD_REMOTE		2
 
 #define MUX_VERSION		4
+#define MUX_ESCAPE_NONE		0xfffffffe	/* ssh's EscapeChar none */
 /* The master refuses larger messages; so do we, before allocating. */
 #define MUX_MSG_MAX		(256 * 1024)
 /* Room kept for a failure reason from the master. */
@@ -62,6 +64,7 @@ struct mux_conn *mux_open(struct event_base *, const char *, mux_cb, void *,
 	    char *, size_t);
 int	 mux_stdio_fwd(struct mux_conn *, const char *, uint16_t, int,
 	    uint32_t *);
+int	 mux_new_session(struct mux_conn *, const char *, int, uint32_t *);
 int	 mux_open_fwd(struct mux_conn *, uint32_t, const char *, uint16_t,
 	    const char *, uint16_t, uint32_t *);
 int	 mux_close_fwd(struct mux_conn *, uint32_t, const char *, uint16_t,

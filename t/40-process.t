@@ -79,6 +79,12 @@ L.wait_for("ftpfwd by name", lambda: "ready, master at %s" % lab.ctl in
 port = int(lab.log("byname.log").split("Allocated port ")[1].split()[0])
 ok, text = fetch(port)
 t.ok(ok, "found the master through ssh -G destination", text)
+# TcpNoDelay=yes (the default): one short session on the master, so that
+# sshd turns Nagle off (the speed itself is measured by make bench).
+L.wait_for("sshd to start the session", lambda: "Starting session: "
+           "command for root" in lab.log("sshd.log"), timeout=10)
+t.is_(lab.log("sshd.log").count("Starting session: command"), 1,
+      "TcpNoDelay: sshd ran exactly one session for it")
 p.terminate()
 p.wait()
 
@@ -159,7 +165,7 @@ lab2.start_sshd(["AllowTcpForwarding local"])
 lab2.start_master()
 srv2 = lab2.start_pyftpdlib()
 L.make_file(os.path.join(srv2.root, "f1m"), 1000 * 1000)
-nf = lab2.start_ftpfwd(srv2.port)
+nf = lab2.start_ftpfwd(srv2.port, "-o", "TcpNoDelay=no")
 c = L.Raw(nf.port)
 c.login(srv2.user, srv2.password)
 r = c.cmd("PORT 127,0,0,1,4,1")
@@ -170,6 +176,8 @@ r = c.cmd("PASV")
 t.ok(r.startswith("227 Entering Passive Mode (127,0,0,1,"),
      "the session goes on: PASV works", r)
 c.close()
+t.ok("Starting session" not in lab2.log("sshd.log"),
+     "TcpNoDelay=no: no session on the master")
 
 # -- The master goes away mid-session ----------------------------------
 c = L.Raw(nf.port)
