@@ -123,6 +123,7 @@ struct session {
 	u_char			 pending[PENDING_MAX];
 	u_int			 phead, pcount;
 	int			 c_wait;	/* client line waits on us */
+	int			 c_eof;		/* client sent all it will */
 	int			 c_longline;	/* passing a long line on */
 	int			 c_discard;	/* dropping a long line */
 	int			 s_longline;
@@ -195,6 +196,7 @@ static void	session_server_input(struct session *);
 static void	session_close(struct session *, const char *);
 static void	session_end(struct session *, const char *);
 static void	active_cancel(struct session *);
+static void	client_eof_done(struct session *);
 
 static void __attribute__((format(printf, 2, 3)))
 logit(enum loglevel level, const char *fmt, ...)
@@ -642,10 +644,11 @@ reply_done(struct session *s, int code)
 	} else if ((cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT) &&
 	    code >= 300)
 		active_cancel(s);
-	if (s->pcount == 0 && s->c_wait) {
+	if (s->c_wait) {
 		s->c_wait = 0;
 		session_client_input(s);
 	}
+	client_eof_done(s);
 }
 
 static void
@@ -653,8 +656,10 @@ client_resume(struct session *s)
 {
 	if (s->dead || s->closing)
 		return;
-	bufferevent_enable(s->cin, EV_READ);
+	if (!s->c_eof)
+		bufferevent_enable(s->cin, EV_READ);
 	session_client_input(s);
+	client_eof_done(s);
 }
 
 /*
@@ -1019,6 +1024,15 @@ session_client_input(struct session *s)
 	}
 }
 
+/* After the client's EOF: close once no reply is owed any more. */
+static void
+client_eof_done(struct session *s)
+{
+	if (s->c_eof && !s->dead && s->pcount == 0 && !s->c_wait &&
+	    s->act_state != ACT_OPENING)
+		session_close(s, NULL);
+}
+
 static void
 client_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -1078,9 +1092,15 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
-		/* Let what the client sent last (QUIT) reach the server. */
+		/*
+		 * The client has said all it will (QUIT, then EOF; or a
+		 * script on a pipe): pass on what it sent and stay for the
+		 * replies it is owed.
+		 */
+		s->c_eof = 1;
+		bufferevent_disable(s->cin, EV_READ);
 		session_client_input(s);
-		session_close(s, NULL);
+		client_eof_done(s);
 	}
 }
 

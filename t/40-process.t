@@ -119,6 +119,25 @@ for active in (False, True):
     t.ok(ok, "-W under socat: %s transfer" %
          ("active" if active else "passive"), text)
 
+# -W on pipes, as a batch job would: every reply it is owed arrives,
+# though its input ends before the server has said a word.
+r = subprocess.run([L.FTPFWD, "-W", "127.0.0.1:%d" % srv.port, "-S", lab.ctl],
+                   input=b"USER %s\r\nPASS %s\r\nPWD\r\nQUIT\r\n" %
+                   (srv.user.encode(), srv.password.encode()),
+                   capture_output=True, timeout=30)
+t.is_((r.returncode, [line[:3] for line in r.stdout.decode().split("\r\n")]),
+      (0, ["220", "331", "230", "257", "221", ""]),
+      "-W on pipes: all replies, then exit 0")
+
+# A TCP client that sends QUIT and shuts its side at once gets the 221.
+plain = lab.start_ftpfwd(srv.port, log="plain.log")
+c = L.Raw(plain.port)
+c.login(srv.user, srv.password)
+c.send(b"QUIT\r\n")
+c.sock.shutdown(L.socket.SHUT_WR)
+t.ok(c.reply().startswith("221 "), "QUIT then EOF: the 221 still arrives")
+t.ok(c.closed(), "and then the connection closes")
+
 # -- MaxSessions and IdleTimeout ---------------------------------------
 lim = lab.start_ftpfwd(srv.port, "-o", "MaxSessions=2", "-o",
                        "idletimeout=2", log="limits.log")
