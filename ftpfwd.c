@@ -241,7 +241,7 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: ftpfwd [-46dfqvV] [-L [bind_address:]port:host:hostport]..."
+	    "usage: ftpfwd [-46dfhqvV] [-L [bind_address:]port:host:hostport]..."
 	    " [-W host:port]\n"
 	    "              [-S ctl_path] [-F ssh_config] [-o option=value]..."
 	    " [destination]\n");
