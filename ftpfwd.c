@@ -241,8 +241,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: ftpfwd [-46dfhqvV] [-L [bind_address:]port:host:hostport]..."
-	    " [-W host:port]\n"
+	    "usage: ftpfwd [-46dfhqvV] "
+	    "[-L [bind_address:]port:host:hostport]... [-W host:port]\n"
 	    "              [-S ctl_path] [-F ssh_config] [-o option=value]..."
 	    " [destination]\n");
 	exit(EXIT_USAGE);
@@ -584,7 +584,8 @@ pasv_reply(struct session *s, enum ftp_cmd cmd)
 		addr_host((struct sockaddr *)&srv, s->pasv_host,
 		    sizeof(s->pasv_host));
 	else
-		snprintf(s->pasv_host, sizeof(s->pasv_host), "%s", s->fwd->host);
+		snprintf(s->pasv_host, sizeof(s->pasv_host), "%s",
+		    s->fwd->host);
 	s->pasv_port = port;
 
 	if (pasv_listen(s, &where) == -1) {
@@ -749,7 +750,8 @@ session_server_input(struct session *s)
 
 		if (s->r_hold) {
 			if (partial || linelen == FTP_LINE_MAX ||
-			    evbuffer_get_length(s->held) + total > FTP_LINE_MAX) {
+			    evbuffer_get_length(s->held) + total >
+			    FTP_LINE_MAX) {
 				/* Too long to be a passive reply we can use. */
 				evbuffer_drain(s->held,
 				    evbuffer_get_length(s->held));
@@ -870,7 +872,8 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 	r = cmd == FTP_CMD_PORT ? ftp_parse_port(arg, len, &ss) :
 	    ftp_parse_eprt(arg, len, &ss);
 	if (r == -2) {
-		client_reply(s, "522 Network protocol not supported, use (1,2)");
+		client_reply(s, "522 Network protocol not supported, "
+		    "use (1,2)");
 		return;
 	}
 	if (r == -1) {
@@ -995,7 +998,8 @@ session_client_input(struct session *s)
 			active_cancel(s);
 			break;
 		case FTP_CMD_TRANSFER:
-			snprintf(s->xfer_verb, sizeof(s->xfer_verb), "%s", verb);
+			snprintf(s->xfer_verb, sizeof(s->xfer_verb), "%s",
+			    verb);
 			break;
 		case FTP_CMD_ABOR:
 			/*
@@ -1900,8 +1904,8 @@ bind_forward(struct forward *f)
 	hints.ai_flags = AI_PASSIVE;
 	snprintf(port, sizeof(port), "%u", f->bind_port);
 	if ((e = getaddrinfo(f->bind_host, port, &hints, &res)) != 0)
-		die(EXIT_USAGE, "cannot listen on %s: %s", f->bind_host != NULL ?
-		    f->bind_host : "*", gai_strerror(e));
+		die(EXIT_USAGE, "cannot listen on %s: %s",
+		    f->bind_host != NULL ? f->bind_host : "*", gai_strerror(e));
 	for (ai = res; ai != NULL && f->nfds < MAX_LISTENERS;
 	    ai = ai->ai_next) {
 		if ((fd = bind_one(ai, want)) == -1) {

@@ -36,7 +36,7 @@ struct mux_conn {
 	struct evbuffer		*in;
 	struct evbuffer		*out;
 	struct evbuffer		*held;		/* requests before HELLO */
-	int			 pass_fds[MUX_PASS_MAX];	/* to hand over */
+	int			 pass_fds[MUX_PASS_MAX]; /* to hand over */
 	int			 npass;		/* how many in pass_fds */
 	int			 pass_next;	/* the next one to send */
 	int			 ready;		/* the master's HELLO seen */
