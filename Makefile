@@ -20,31 +20,58 @@ ALL_CFLAGS =	$(CFLAGS) $(WARNINGS) -D_GNU_SOURCE \
 		-DFTPFWD_VERSION='"$(VERSION)"' $(DEPS_CFLAGS)
 
 ifeq ($(SANITIZE),1)
-CFLAGS +=	-fsanitize=address,undefined -fno-omit-frame-pointer
+CFLAGS +=	-fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer
 LDFLAGS +=	-fsanitize=address,undefined
 endif
 
-.PHONY: all clean check demo deps install uninstall lint
+# libFuzzer harnesses (t/fuzz.c), one per parser entry point and one for
+# the mux reply decoder, with ASan and UBSan.
+FUZZ_TARGETS =	cmd port eprt 227 229 reply mux
+FUZZ_BINS =	$(FUZZ_TARGETS:%=t/fuzz-%)
+FUZZ_SECONDS ?=	30
+FUZZ_CC ?=	clang
+FUZZ_CFLAGS =	-g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -D_GNU_SOURCE $(DEPS_CFLAGS)
+
+.PHONY: all clean check demo deps install uninstall lint fuzz fuzzers FORCE
 
 all: $(PROG)
 
 $(PROG): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(DEPS_LIBS)
 
-%.o: %.c ftpparse.h ssh_mux.h
+# Rebuild everything when the flags change (make check SANITIZE=1 after a
+# plain build must not reuse plain objects).
+.build-flags: FORCE
+	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
+	    echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+%.o: %.c ftpparse.h ssh_mux.h .build-flags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-t/test_ftpparse: t/test_ftpparse.c ftpparse.o ssh_mux.o
+t/test_ftpparse: t/test_ftpparse.c ftpparse.o ssh_mux.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_ftpparse.c ftpparse.o ssh_mux.o \
 	    $(LDFLAGS) $(DEPS_LIBS)
+
+t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c ftpparse.h ssh_mux.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_TARGET_$* -I. -o $@ t/fuzz.c \
+	    ftpparse.c ssh_mux.c $(DEPS_LIBS)
+
+fuzzers: $(FUZZ_BINS)
+
+# Run every harness for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=600).
+fuzz: $(FUZZ_BINS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -v -e /usr/bin/python3 t/60-fuzz.t
 
 # Install what the lab and the tests need (Debian, as root); a no-op
 # when everything is there.
 deps:
 	@sh t/deps.sh
 
-check: deps $(PROG) t/test_ftpparse
-	prove -e /usr/bin/python3 t/*.t
+check: deps $(PROG) t/test_ftpparse $(FUZZ_BINS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -e /usr/bin/python3 t/*.t
 
 demo: deps $(PROG)
 	/usr/bin/python3 t/demo.py
@@ -61,4 +88,4 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/$(PROG) $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
 
 clean:
-	rm -f $(PROG) $(OBJS) t/test_ftpparse
+	rm -f $(PROG) $(OBJS) t/test_ftpparse $(FUZZ_BINS) .build-flags

@@ -2,7 +2,7 @@
 # Install the Debian packages that building, testing and the demo need.
 # A no-op when all are there; needs root otherwise.
 
-build="gcc make pkg-config libevent-dev libssl-dev"
+build="gcc make pkg-config libevent-dev libssl-dev clang libclang-rt-14-dev"
 lab="openssh-server openssh-client openssl iproute2 perl curl lftp \
 inetutils-ftp socat python3 python3-pyftpdlib"
 # FTP servers conflict with each other as packages: vsftpd gets its own

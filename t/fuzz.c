@@ -1,0 +1,113 @@
+/*
+ * libFuzzer harnesses for every ftpparse entry point and the mux reply
+ * decoder.  One file, one target per build: -DFUZZ_TARGET_<name>.  Built
+ * with AddressSanitizer, so a read one byte past the length is a crash.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ftpparse.h"
+#include "ssh_mux.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static int
+same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		    &((const struct sockaddr_in *)b)->sin_addr, 4) == 0 &&
+		    ((const struct sockaddr_in *)a)->sin_port ==
+		    ((const struct sockaddr_in *)b)->sin_port;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	    &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0 &&
+	    ((const struct sockaddr_in6 *)a)->sin6_port ==
+	    ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+/* What a parser accepts, its formatter writes back the same. */
+static void
+roundtrip(const struct sockaddr_storage *ss, int eprt)
+{
+	struct sockaddr_storage	 again;
+	char			 buf[FTP_FMT_MAX];
+	int			 n;
+
+	n = eprt ? ftp_fmt_eprt(buf, sizeof(buf), (const void *)ss) :
+	    ftp_fmt_port(buf, sizeof(buf), (const void *)ss);
+	if (n < 7)
+		abort();
+	/* "PORT " or "EPRT " and the CR LF are not the argument. */
+	if ((eprt ? ftp_parse_eprt(buf + 5, (size_t)n - 7, &again) :
+	    ftp_parse_port(buf + 5, (size_t)n - 7, &again)) != 0 ||
+	    !same_addr(ss, &again))
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char		*p = (const char *)data;
+	struct sockaddr_storage	 ss;
+
+#if defined(FUZZ_TARGET_cmd)
+	enum ftp_cmd	cmd;
+	char		verb[FTP_VERB_MAX + 1];
+	size_t		off;
+
+	if (ftp_cmd_parse(p, size, &cmd, verb, sizeof(verb), &off) == 0 &&
+	    (off > size || strlen(verb) == 0 || strlen(verb) > FTP_VERB_MAX))
+		abort();
+	(void)ss;
+#elif defined(FUZZ_TARGET_port)
+	if (ftp_parse_port(p, size, &ss) == 0)
+		roundtrip(&ss, 0);
+#elif defined(FUZZ_TARGET_eprt)
+	if (ftp_parse_eprt(p, size, &ss) == 0)
+		roundtrip(&ss, 1);
+#elif defined(FUZZ_TARGET_227)
+	char	buf[FTP_FMT_MAX];
+
+	if (ftp_parse_227(p, size, &ss) == 0 &&
+	    ftp_fmt_227(buf, sizeof(buf), (const void *)&ss) == -1)
+		abort();
+#elif defined(FUZZ_TARGET_229)
+	uint16_t	port;
+
+	if (ftp_parse_229(p, size, &port) == 0 && port == 0)
+		abort();
+	(void)ss;
+#elif defined(FUZZ_TARGET_reply)
+	char	esc[64];
+	int	code, more;
+
+	if (ftp_reply_start(p, size, &code, &more) == 0 &&
+	    (code < 100 || code > 599 ||
+	    ftp_reply_ends(p, size, code) != !more))
+		abort();
+	(void)ftp_feat_is_auth(p, size);
+	if (ftp_escape(esc, sizeof(esc), p, size) >= sizeof(esc))
+		abort();
+	(void)ss;
+#elif defined(FUZZ_TARGET_mux)
+	struct mux_reply	r;
+
+	if (mux_decode(data, size, &r) == 0 &&
+	    (r.reason_len >= sizeof(r.reason) || r.reason[r.reason_len] != 0))
+		abort();
+	(void)p;
+	(void)ss;
+#else
+#error "define FUZZ_TARGET_<name>"
+#endif
+	return 0;
+}
