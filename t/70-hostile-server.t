@@ -1,0 +1,73 @@
+# A server that sends what it should not: ftpfwd answers the client
+# precisely, keeps the session, and stays up for everyone else.
+import ftplib
+import hashlib
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L                                   # noqa: E402
+
+PAYLOAD_SUM = hashlib.sha256(b"hostile but honest data\n" * 1000).hexdigest()
+
+t = L.Tap()
+lab = L.Lab("hostile")
+try:
+    lab.start_sshd()
+    lab.start_master()
+    port = L.free_port()
+    lab.spawn([L.PY, os.path.join(L.HERE, "hostile_ftpd.py"), str(port)],
+              "hostile.log")
+    L.wait_for("hostile_ftpd", lambda: "ready" in lab.log("hostile.log"))
+    fwd = lab.start_ftpfwd(port, "-o", "IdleTimeout=3")
+except Exception as e:                            # noqa: BLE001
+    t.bail("cannot start the lab: %s" % e)
+
+
+def session(user):
+    c = L.Raw(fwd.port)
+    c.login(user, "x")
+    return c
+
+
+for user, cmd in (("garbage", "PASV"), ("range", "PASV"),
+                  ("portzero", "PASV"), ("epsvbad", "EPSV")):
+    c = session(user)
+    t.is_(c.cmd(cmd), "425 ftpfwd: cannot parse the server's passive reply",
+          "%s reply to %s: 425 from ftpfwd" % (user, cmd))
+    t.is_(c.cmd("NOOP"), "200 ok", "%s: the session goes on" % user)
+    c.close()
+
+
+def fetch(user):
+    f = ftplib.FTP()
+    f.connect("127.0.0.1", fwd.port, timeout=20)
+    f.login(user, "x")
+    data = []
+    f.retrbinary("RETR x", data.append)
+    f.quit()
+    return hashlib.sha256(b"".join(data)).hexdigest()
+
+
+for user, what in (("elsewhere", "a 227 naming another host is ignored "
+                    "(PasvAddress=ignore)"),
+                   ("multiline", "a multi-line 227 is rewritten"),
+                   ("split", "replies split into single bytes")):
+    try:
+        got = fetch(user)
+    except (ftplib.Error, OSError, EOFError) as e:
+        got = repr(e)
+    t.is_(got, PAYLOAD_SUM, what + ": the download arrives intact")
+
+# A server that never answers: the session is idle, and IdleTimeout ends
+# it with 421 while other sessions are served.
+mute = L.Raw(fwd.port)
+mute.reply()
+mute.send(b"USER mute\r\n")
+t.is_(fetch("plain"), PAYLOAD_SUM, "a mute server's session stalls no other")
+mute.sock.settimeout(15)
+t.is_(mute.reply(), "421 ftpfwd: idle timeout, closing control connection",
+      "the mute server's client gets 421 at IdleTimeout")
+t.ok(fwd.poll() is None, "ftpfwd is still running")
+t.is_(lab.remote_listeners(), [], "no forward left behind")
+t.done()
