@@ -132,6 +132,7 @@ struct session {
 	int			 r_hold;	/* collecting a 227/229 */
 	struct evbuffer		*held;
 	int			 last_code;
+	int			 logged_in;	/* the server said 230 */
 
 	/* The current data transfer, for the log and the idle timer. */
 	int			 xfer_running;
@@ -632,6 +633,10 @@ reply_done(struct session *s, int code)
 		return;		/* unsolicited, such as 421 */
 	s->phead = (s->phead + 1) % PENDING_MAX;
 	s->pcount--;
+	/* pyftpdlib answers REIN with 230 too: only USER/PASS log in. */
+	if ((code == 230 || code == 232) &&
+	    (cmd == FTP_CMD_USER || cmd == FTP_CMD_PASS))
+		s->logged_in = 1;
 
 	if (cmd == FTP_CMD_TRANSFER) {
 		s->nxfers++;
@@ -869,6 +874,11 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 	char			 err[256];
 	int			 r;
 
+	/* No forward on the ssh server for a client that has not logged in. */
+	if (!s->logged_in) {
+		client_reply(s, "530 ftpfwd: log in with USER and PASS first");
+		return;
+	}
 	r = cmd == FTP_CMD_PORT ? ftp_parse_port(arg, len, &ss) :
 	    ftp_parse_eprt(arg, len, &ss);
 	if (r == -2) {
@@ -1013,6 +1023,9 @@ session_client_input(struct session *s)
 				while ((d = TAILQ_FIRST(&s->data)) != NULL)
 					data_fwd_free(d);
 			}
+			break;
+		case FTP_CMD_REIN:
+			s->logged_in = 0;
 			break;
 		case FTP_CMD_USER:
 			logit(LL_VERBOSE, "#%u user %s", s->id, escape(u,

@@ -38,6 +38,7 @@ static const struct {
 	{ "PASS", FTP_CMD_PASS },
 	{ "QUIT", FTP_CMD_QUIT },
 	{ "ABOR", FTP_CMD_ABOR },
+	{ "REIN", FTP_CMD_REIN },
 	{ "RETR", FTP_CMD_TRANSFER },
 	{ "STOR", FTP_CMD_TRANSFER },
 	{ "STOU", FTP_CMD_TRANSFER },

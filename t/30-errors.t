@@ -30,6 +30,24 @@ except Exception as e:                            # noqa: BLE001
     t.bail("cannot start the lab: %s" % e)
 
 # -- PORT and EPRT that ftpfwd refuses itself -------------------------
+# Before login: no remote forward for a client the server does not know.
+c = L.Raw(fpy.port)
+c.reply()
+for line in ("PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|"):
+    t.is_(c.cmd(line), "530 ftpfwd: log in with USER and PASS first",
+          "%r before login" % line)
+c.cmd("USER " + py.user)
+t.is_(c.cmd("PORT 127,0,0,1,4,1"), "530 ftpfwd: log in with USER and PASS "
+      "first", "PORT between USER and PASS")
+t.is_(c.cmd("PASS " + py.password)[:4], "230 ", "then the login works")
+t.is_(c.cmd("PORT 127,0,0,1,4,1")[:4], "200 ", "and PORT with it")
+t.is_(c.cmd("REIN")[:1], "2", "REIN")
+t.is_(c.cmd("PORT 127,0,0,1,4,1"), "530 ftpfwd: log in with USER and PASS "
+      "first", "after REIN, PORT wants a login again")
+c.close()
+L.wait_for("the PORT's forward to be cancelled",
+           lambda: not lab.remote_listeners(), timeout=10)
+
 c = L.Raw(fpy.port)
 c.login(py.user, py.password)
 refused = [
@@ -58,6 +76,11 @@ for line, want in refused:
 t.is_(c.cmd("NOOP")[:4], "200 ", "the session goes on after refusals")
 t.is_(lab.remote_listeners(), [], "no remote forward asked for a refused "
       "PORT")
+
+# NUL bytes: never trusted as an end, never let through a PORT.
+t.is_(c.cmd("PORT 127,0,0,1\x00,4,1"), "501 ftpfwd: malformed PORT argument",
+      "a PORT with a NUL byte")
+t.is_(c.cmd("NOOP")[:4], "200 ", "the session goes on after it")
 
 # A PORT split into single bytes, with a bare LF, still works.
 for ch in b"PORT 127,0,0,1,4,1\n":
