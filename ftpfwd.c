@@ -57,6 +57,7 @@
 #define CTL_BUF_HIGH		(64 * 1024)	/* control input kept */
 #define DRAIN_TIMEOUT		10	/* seconds to flush a closing session */
 #define ACCEPT_BACKOFF		1	/* seconds without accept on EMFILE */
+#define FD_RESERVE		8	/* descriptors a session may need */
 #define MASTER_RETRY		1	/* seconds between master reconnects */
 #define HELLO_TIMEOUT_MS	10000
 #define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
@@ -1433,21 +1434,60 @@ listeners_enable(int on)
 	}
 }
 
+/*
+ * Are FD_RESERVE more descriptors to be had?  A session needs several at
+ * once (client, socketpair, mux links, a passive listener); accepting a
+ * client we cannot serve would only turn it away with 421, while one left
+ * in the listen queue is served as soon as descriptors free up.
+ */
+static int
+fd_headroom(void)
+{
+	int	fds[FD_RESERVE], n, ok;
+
+	for (n = 0; n < FD_RESERVE; n++)
+		if ((fds[n] = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0)) == -1)
+			break;
+	ok = n == FD_RESERVE;
+	while (n-- > 0)
+		close(fds[n]);
+	return ok;
+}
+
+/* Accept again once descriptors are back; look again later if not. */
 static void
 accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct timeval	tv = { ACCEPT_BACKOFF, 0 };
+
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (shutting_down)
+		return;
+	if (!fd_headroom()) {
+		evtimer_add(accept_ev, &tv);
+		return;
+	}
+	logit(LL_INFO, "descriptors available again, accepting");
 	listeners_enable(1);
+}
+
+static void
+accept_pause(const char *why)
+{
+	struct timeval	tv = { ACCEPT_BACKOFF, 0 };
+
+	logit(LL_ERROR, "%s; not accepting for now", why);
+	listeners_enable(0);
+	evtimer_add(accept_ev, &tv);
 }
 
 /* Out of descriptors: stop accepting for a while instead of spinning. */
 static void
 accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct timeval	tv = { ACCEPT_BACKOFF, 0 };
-	int		err = EVUTIL_SOCKET_ERROR();
+	int	err = EVUTIL_SOCKET_ERROR();
 
 	(void)lev;
 	(void)arg;
@@ -1456,10 +1496,7 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 		logit(LL_DEBUG1, "accept: %s", strerror(err));
 		return;
 	}
-	logit(LL_ERROR, "accept: %s; pausing for %d s", strerror(err),
-	    ACCEPT_BACKOFF);
-	listeners_enable(0);
-	evtimer_add(accept_ev, &tv);
+	accept_pause(strerror(err));
 }
 
 static void
@@ -1489,6 +1526,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	set_socket_opts(fd);
 	session_start(arg, fd, fd, &peer, &local);
+	if (!fd_headroom())
+		accept_pause("few file descriptors left");
 }
 
 /* Tell every client, then leave. */
