@@ -34,7 +34,7 @@ FUZZ_CC ?=	clang
 FUZZ_CFLAGS =	-g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -D_GNU_SOURCE $(DEPS_CFLAGS)
 
-.PHONY: all clean check demo deps install uninstall lint fuzz fuzzers FORCE
+.PHONY: all clean check demo deps install uninstall lint fuzz fuzzers FORCE soak
 
 all: $(PROG)
 
@@ -64,6 +64,10 @@ fuzzers: $(FUZZ_BINS)
 # Run every harness for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=600).
 fuzz: $(FUZZ_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -v -e /usr/bin/python3 t/60-fuzz.t
+
+# The long stamina run: 5,000 transfers across 20 sessions.
+soak: deps $(PROG)
+	SOAK_TRANSFERS=5000 prove -v -e /usr/bin/python3 t/90-soak.t
 
 # Install what the lab and the tests need (Debian, as root); a no-op
 # when everything is there.

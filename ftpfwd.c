@@ -1574,8 +1574,14 @@ nodelay_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 		    sizeof(why), r->reason, r->reason_len));
 		mux_free(mc);
 		break;
+	case MUX_EV_EXIT:
+		/* As ssh's own client does: the session is over, hang up. */
+		logit(LL_VERBOSE, "the TCP_NODELAY session exited with %u",
+		    r->value);
+		mux_free(mc);
+		break;
 	case MUX_EV_CLOSED:
-		mux_free(mc);		/* the session is over */
+		mux_free(mc);
 		break;
 	default:
 		break;

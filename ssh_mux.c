@@ -275,8 +275,11 @@ mux_dispatch(struct mux_conn *mc, const struct mux_reply *r)
 	case MUX_S_PERMISSION_DENIED:
 		mux_report(mc, MUX_EV_FAILURE, r);
 		break;
+	case MUX_S_EXIT_MESSAGE:
+		mux_report(mc, MUX_EV_EXIT, r);
+		break;
 	default:
-		/* Exit messages and the like: nothing we asked for. */
+		/* MUX_S_ALIVE and the like: nothing we asked for. */
 		break;
 	}
 }

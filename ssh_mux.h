@@ -52,6 +52,7 @@ enum mux_event {
 	MUX_EV_REMOTE_PORT,	/* MUX_S_REMOTE_PORT; value is the port */
 	MUX_EV_SESSION_OPENED,	/* a stdio forward is up */
 	MUX_EV_FAILURE,		/* failure or permission denied; reason */
+	MUX_EV_EXIT,		/* a session ended; value is its status */
 	MUX_EV_CLOSED		/* the connection is gone; reason */
 };
 
