@@ -60,6 +60,7 @@
 #define FD_RESERVE		8	/* descriptors a session may need */
 #define MASTER_RETRY		1	/* seconds between master reconnects */
 #define HELLO_TIMEOUT_MS	10000
+#define EOF_JUDGE_MS		100	/* let a dying master finish dying */
 #define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
 #define ADDR_STR_MAX		(INET6_ADDRSTRLEN + 8)
 #define HOST_STR_MAX		(NI_MAXHOST + 8)
@@ -158,6 +159,7 @@ struct session {
 
 	struct event		*idle_ev;
 	struct event		*drain_ev;
+	struct event		*eof_ev;	/* who closed: decide later */
 };
 
 TAILQ_HEAD(sessions, session);
@@ -1136,9 +1138,24 @@ master_alive(void)
 }
 
 static void
+server_eof_judge(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	if (watch_mux == NULL || !master_alive())
+		session_close(s, "421 ftpfwd: ssh connection closed");
+	else
+		session_close(s, "421 ftpfwd: the FTP server closed the "
+		    "control connection");
+}
+
+static void
 server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
+	struct timeval	 judge = { 0, EOF_JUDGE_MS * 1000 };
 
 	(void)bev;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -1149,13 +1166,22 @@ server_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		session_server_input(s);
-		if (s->last_code == 221 || s->last_code == 421)
+		if (s->last_code == 221 || s->last_code == 421) {
 			session_close(s, NULL);
-		else if (!master_alive())
-			session_close(s, "421 ftpfwd: ssh connection closed");
-		else
-			session_close(s, "421 ftpfwd: the FTP server closed "
-			    "the control connection");
+			return;
+		}
+		/*
+		 * The server hung up, or the master died: a killed master's
+		 * descriptors close one by one, so its control socket may
+		 * still accept for a moment.  Look a little later.
+		 */
+		bufferevent_disable(s->srv, EV_READ);
+		if (s->eof_ev == NULL && (s->eof_ev = evtimer_new(base,
+		    server_eof_judge, s)) != NULL) {
+			evtimer_add(s->eof_ev, &judge);
+			return;
+		}
+		server_eof_judge(-1, 0, s);
 	}
 }
 
@@ -1255,6 +1281,8 @@ session_free(evutil_socket_t fd, short what, void *arg)
 		event_free(s->idle_ev);
 	if (s->drain_ev != NULL)
 		event_free(s->drain_ev);
+	if (s->eof_ev != NULL)
+		event_free(s->eof_ev);
 	free(s);
 	if (opt.stdio_mode || (shutting_down && TAILQ_EMPTY(&sessions)))
 		event_base_loopexit(base, NULL);
@@ -1290,6 +1318,8 @@ session_end(struct session *s, const char *why)
 		event_del(s->idle_ev);
 	if (s->drain_ev != NULL)
 		event_del(s->drain_ev);
+	if (s->eof_ev != NULL)
+		event_del(s->eof_ev);
 	pasv_close(s);
 	while ((d = TAILQ_FIRST(&s->data)) != NULL)
 		data_fwd_free(d);

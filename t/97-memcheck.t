@@ -1,0 +1,83 @@
+# ftpfwd under valgrind's memcheck through a day in its life: every
+# client in both modes, ABOR, refusals, a pipelined burst, the master
+# killed and restarted, SIGTERM.  No invalid access, no leak.
+import ftplib
+import os
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L                                   # noqa: E402
+from clients import CLIENTS, Ftplib               # noqa: E402
+
+t = L.Tap()
+lab = L.Lab("memcheck")
+try:
+    lab.start_sshd()
+    lab.start_master()
+    srv = lab.start_vsftpd()
+except Exception as e:                            # noqa: BLE001
+    t.bail("cannot start the lab: %s" % e)
+src = L.make_file(os.path.join(srv.root, "f"), 3 * 1000 * 1000)
+report = lab.path("valgrind.txt")
+p = lab.spawn(["valgrind", "--quiet", "--leak-check=full",
+               "--show-leak-kinds=definite,indirect",
+               "--errors-for-leak-kinds=definite,indirect",
+               "--error-exitcode=99", "--log-file=" + report,
+               L.FTPFWD, "-d", "-L", "127.0.0.1:0:127.0.0.1:%d" % srv.port,
+               "-S", lab.ctl], "ftpfwd.log")
+L.wait_for("ftpfwd under valgrind",
+           lambda: "ready, master at" in lab.log("ftpfwd.log"), timeout=120)
+port = int(lab.log("ftpfwd.log").split("Allocated port ")[1].split()[0])
+
+done = 0
+for cls in CLIENTS:
+    for active in (False, True):
+        c = cls(port, srv.user, srv.password, active, srv.cwd)
+        out = lab.path("o-%s-%d" % (c.name, active))
+        ok1, _ = c.get("f", out)
+        ok2, _ = c.put(out, "u-%s-%d" % (c.name, active))
+        done += ok1 and ok2 and L.sha256(out) == L.sha256(src)
+t.is_(done, 2 * len(CLIENTS), "every client, both modes, under valgrind")
+
+for active in (False, True):
+    f = Ftplib(port, srv.user, srv.password, active, srv.cwd).session()
+    conn = f.transfercmd("RETR f")
+    conn.recv(1000)
+    if active:
+        conn.close()
+    try:
+        f.abort()
+        f.getresp()
+    except ftplib.Error:
+        pass
+    conn.close()
+    f.close()                           # hang up without QUIT
+c = L.Raw(port)
+c.login(srv.user, srv.password)
+for line in ("PORT 1,2,3", "EPRT |9|x|1|", "AUTH TLS", "LPSV",
+             "PORT 127,0,0,1,0,21"):
+    c.cmd(line)
+c.send(b"NOOP\r\n" * 300)
+t.is_(sum(c.reply().startswith("200") for _ in range(300)), 300,
+      "300 pipelined commands under valgrind")
+c.close()
+
+c = L.Raw(port)
+c.login(srv.user, srv.password)
+os.kill(lab.master_pid, signal.SIGTERM)
+c.sock.settimeout(10)
+t.is_(c.reply(), "421 ftpfwd: ssh connection closed", "master gone: 421")
+c.close()
+lab.start_master()
+c = L.Raw(port, timeout=30)
+c.login(srv.user, srv.password)
+p.send_signal(signal.SIGTERM)
+t.is_(c.reply(), "421 ftpfwd: shutting down", "SIGTERM: 421")
+p.wait(timeout=120)
+with open(report) as f:
+    text = f.read()
+t.ok(p.returncode == 0 and text.strip() == "",
+     "valgrind: no invalid access, no leak (exit %d)" % p.returncode, text)
+t.done()
