@@ -630,6 +630,14 @@ reply_done(struct session *s, int code)
 			s->xfer_running = 1;
 			clock_gettime(CLOCK_MONOTONIC, &s->xfer_start);
 		}
+		/*
+		 * 125: the data connection is already open (RFC 959), so
+		 * the remote forward has done its job; closing it now keeps
+		 * the window in which someone else on the ssh server could
+		 * connect to it short.  A 150 may come before the connect.
+		 */
+		if (cmd == FTP_CMD_TRANSFER && code == 125)
+			active_cancel(s);
 		return;
 	}
 	if (s->pcount == 0)

@@ -98,6 +98,34 @@ for srv in servers:
         finally:
             f.close()
 
+    # Active mode: once the server says 125 (data connection already
+    # open), the remote forward is cancelled while the bytes still flow.
+    f = Ftplib(fwd.port, srv.user, srv.password, True, srv.cwd).session()
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd("RETR f50m")
+    first = conn.recv(65536)
+    resp = f.lastresp
+    if resp == "125":
+        L.wait_for("the forward to go after 125",
+                   lambda: not lab.remote_listeners(), timeout=10)
+        t.is_(lab.remote_listeners(), [], "%s: after 125 the remote "
+              "forward is gone mid-transfer" % srv.name)
+    else:
+        t.ok(lab.remote_listeners() != [], "%s: after %s (not 125) the "
+             "remote forward stays until the final reply" %
+             (srv.name, resp))
+    h = L.hashlib.sha256(first)
+    while True:
+        chunk = conn.recv(1 << 20)
+        if not chunk:
+            break
+        h.update(chunk)
+    conn.close()
+    f.voidresp()
+    f.quit()
+    t.is_(h.hexdigest(), src["50msum"], "%s: and the download completes "
+          "intact" % srv.name)
+
     # Twenty sessions at once, half passive, half active.
     L.make_file(os.path.join(srv.root, "f5m"), 5 * 1000 * 1000)
     want = L.sha256(os.path.join(srv.root, "f5m"))

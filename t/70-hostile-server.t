@@ -59,6 +59,14 @@ for user, what in (("elsewhere", "a 227 naming another host is ignored "
         got = repr(e)
     t.is_(got, PAYLOAD_SUM, what + ": the download arrives intact")
 
+# A server that closes the control connection mid-transfer.
+c = session("dropper")
+c.cmd("PASV")
+r = c.cmd("RETR x")
+t.is_((r, c.reply()), ("150 here it comes", "421 ftpfwd: the FTP server "
+      "closed the control connection"), "a server gone mid-transfer: 421")
+t.ok(c.closed(), "and the client's connection closes")
+
 # A server that never answers: the session is idle, and IdleTimeout ends
 # it with 421 while other sessions are served.
 mute = L.Raw(fwd.port)

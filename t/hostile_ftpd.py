@@ -64,6 +64,10 @@ def serve(conn):
             else:
                 for r in replies_for(user, port):
                     send(r)
+        elif verb == "RETR" and user == "dropper":
+            send("150 here it comes")
+            conn.close()            # and gone, mid-transfer
+            return
         elif verb == "RETR" and lst is not None:
             send("150 here it comes")
             d, _ = lst.accept()
