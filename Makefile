@@ -75,7 +75,8 @@ deps:
 	@sh t/deps.sh
 
 check: deps $(PROG) t/test_ftpparse $(FUZZ_BINS)
-	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -e /usr/bin/python3 t/*.t
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FTPFWD_SANITIZED=$(SANITIZE) \
+	    prove -e /usr/bin/python3 t/*.t
 
 demo: deps $(PROG)
 	/usr/bin/python3 t/demo.py

@@ -158,7 +158,11 @@ t.is_(fds(fwd.pid), fds_before, "ftpfwd holds as many descriptors as "
 if fds(fwd.pid) != fds_before:
     t.diag("before: %s\nafter:  %s" % (list_before, fd_list(fwd.pid)))
 grown = rss_kib(fwd.pid) - rss_before
-t.ok(grown < 1024, "ftpfwd's RSS grew by %d KiB (< 1 MiB)" % grown)
+if L.SANITIZED:
+    t.skip("ftpfwd's RSS growth", "ASan's quarantine keeps freed memory; "
+           "the plain make check measures it")
+else:
+    t.ok(grown < 1024, "ftpfwd's RSS grew by %d KiB (< 1 MiB)" % grown)
 L.wait_for("forwards to be cancelled", lambda: not lab.remote_listeners(),
            timeout=20) if lab.remote_listeners() else None
 t.is_(lab.remote_listeners(), [], "no remote forward left on the ssh server")
