@@ -118,7 +118,7 @@ struct session {
 	struct bufferevent	*srv;		/* server, via the master */
 	struct mux_conn		*ctl_mux;	/* carries the control */
 	int			 srv_open;	/* master said it is up */
-	int			 srv_eof;	/* ... and closed it before */
+	int			 srv_eof;	/* the server side has closed */
 	struct mux_conn		*fwd_mux;	/* remote forward requests */
 
 	/* Commands sent to the server whose final reply is still due. */
@@ -131,7 +131,7 @@ struct session {
 	int			 s_longline;
 	int			 r_code;	/* multi-line reply under way */
 	int			 r_feat;	/* filter AUTH from FEAT */
-	int			 r_hold;	/* collecting a 227/229 */
+	enum { HOLD_NONE, HOLD_REPLY, HOLD_OVERFLOW } r_hold; /* 227/229 */
 	struct evbuffer		*held;
 	int			 last_code;
 	int			 logged_in;	/* the server said 230 */
@@ -259,28 +259,6 @@ escape(char *buf, size_t sz, const char *s, size_t len)
 	return buf;
 }
 
-static const char *
-addr_str(const struct sockaddr *sa, char *buf, size_t sz)
-{
-	char	host[INET6_ADDRSTRLEN];
-	int	port;
-
-	if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-		    host, sizeof(host));
-		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-		snprintf(buf, sz, "%s:%d", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
-		    sizeof(host));
-		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-		snprintf(buf, sz, "[%s]:%d", host, port);
-	} else
-		snprintf(buf, sz, "local");
-	return buf;
-}
-
 /* The bare address, as the master should connect to it. */
 static int
 addr_host(const struct sockaddr *sa, char *buf, size_t sz)
@@ -294,6 +272,22 @@ addr_host(const struct sockaddr *sa, char *buf, size_t sz)
 	else
 		return -1;
 	return inet_ntop(sa->sa_family, a, buf, sz) == NULL ? -1 : 0;
+}
+
+static uint16_t	addr_port(const struct sockaddr_storage *);
+
+/* Address and port for a log line: 127.0.0.1:21, [::1]:21. */
+static const char *
+addr_str(const struct sockaddr_storage *ss, char *buf, size_t sz)
+{
+	char	host[INET6_ADDRSTRLEN];
+
+	if (addr_host((const struct sockaddr *)ss, host, sizeof(host)) == -1)
+		snprintf(buf, sz, "local");
+	else
+		snprintf(buf, sz, ss->ss_family == AF_INET6 ? "[%s]:%u" :
+		    "%s:%u", host, addr_port(ss));
+	return buf;
 }
 
 /* An IPv4-mapped IPv6 address becomes plain IPv4; others stay. */
@@ -499,7 +493,7 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		/* Someone else raced the client to its data port. */
 		logit(LL_ERROR, "#%u passive data connection from %s refused: "
 		    "not the client's address", s->id,
-		    addr_str((struct sockaddr *)&peer, pstr, sizeof(pstr)));
+		    addr_str(&peer, pstr, sizeof(pstr)));
 		close(fd);
 		return;
 	}
@@ -525,7 +519,7 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		return;
 	}
 	logit(LL_DEBUG1, "#%u data connection from %s to %s", s->id,
-	    addr_str((struct sockaddr *)&peer, pstr, sizeof(pstr)), d->target);
+	    addr_str(&peer, pstr, sizeof(pstr)), d->target);
 }
 
 /* Open a listener for the client's passive data connection. */
@@ -716,29 +710,41 @@ next_line(struct evbuffer *in, char **linep, size_t *linelenp,
 	return 0;
 }
 
+/*
+ * The rest of a line already judged: pass it to out, or drop it when out
+ * is NULL.  Returns 1 once the line's LF has gone, 0 if more is to come.
+ */
+static int
+line_rest(struct evbuffer *in, struct evbuffer *out)
+{
+	struct evbuffer_ptr	eol;
+	size_t			eol_len, total;
+
+	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	total = eol.pos == -1 ? evbuffer_get_length(in) :
+	    (size_t)eol.pos + eol_len;
+	if (out == NULL)
+		evbuffer_drain(in, total);
+	else
+		evbuffer_remove_buffer(in, out, total);
+	return eol.pos != -1;
+}
+
 /* Server lines: pass them on, rewriting 227/229 and FEAT. */
 static void
 session_server_input(struct session *s)
 {
 	struct evbuffer		*in = bufferevent_get_input(s->srv);
 	struct evbuffer		*out = bufferevent_get_output(s->cout);
-	struct evbuffer_ptr	 eol;
 	enum ftp_cmd		 head;
-	size_t			 eol_len, total, linelen;
+	size_t			 total, linelen;
 	char			*line;
 	int			 code, more, partial, ended, drop;
 
 	while (!s->dead && evbuffer_get_length(in) > 0) {
 		if (s->s_longline) {
-			eol = evbuffer_search_eol(in, NULL, &eol_len,
-			    EVBUFFER_EOL_LF);
-			total = eol.pos == -1 ? evbuffer_get_length(in) :
-			    (size_t)eol.pos + eol_len;
-			s->s_longline = eol.pos == -1;
-			if (s->r_hold)
-				evbuffer_drain(in, total);
-			else
-				evbuffer_remove_buffer(in, out, total);
+			s->s_longline = !line_rest(in,
+			    s->r_hold != HOLD_NONE ? NULL : out);
 			continue;
 		}
 		if (next_line(in, &line, &linelen, &total, &partial) == -1)
@@ -751,7 +757,7 @@ session_server_input(struct session *s)
 			if (ftp_reply_start(line, linelen, &code, &more) == 0) {
 				if ((head == FTP_CMD_PASV && code == 227) ||
 				    (head == FTP_CMD_EPSV && code == 229))
-					s->r_hold = 1;
+					s->r_hold = HOLD_REPLY;
 				s->r_feat = head == FTP_CMD_FEAT && more;
 				if (more)
 					s->r_code = code;
@@ -764,27 +770,28 @@ session_server_input(struct session *s)
 		} else if (s->r_feat && ftp_feat_is_auth(line, linelen))
 			drop = 1;
 
-		if (s->r_hold) {
-			if (partial || linelen == FTP_LINE_MAX ||
-			    evbuffer_get_length(s->held) + total >
-			    FTP_LINE_MAX) {
-				/* Too long to be a passive reply we can use. */
-				evbuffer_drain(s->held,
-				    evbuffer_get_length(s->held));
-				evbuffer_add(s->held, "227 ?", 5);
-				s->s_longline = partial;
-				evbuffer_drain(in, total);
-			} else
-				evbuffer_remove_buffer(in, s->held, total);
-		} else if (drop)
+		if (s->r_hold == HOLD_REPLY && (partial ||
+		    linelen == FTP_LINE_MAX ||
+		    evbuffer_get_length(s->held) + total > FTP_LINE_MAX)) {
+			/* Too long to be a passive reply: drop all of it. */
+			evbuffer_drain(s->held, evbuffer_get_length(s->held));
+			s->r_hold = HOLD_OVERFLOW;
+		}
+		if (s->r_hold == HOLD_OVERFLOW) {
+			s->s_longline = partial;
+			evbuffer_drain(in, total);
+		} else if (s->r_hold == HOLD_REPLY)
+			evbuffer_remove_buffer(in, s->held, total);
+		else if (drop)
 			evbuffer_drain(in, total);
 		else {
 			s->s_longline = partial;
 			evbuffer_remove_buffer(in, out, total);
 		}
 		if (ended) {
-			if (s->r_hold) {
-				s->r_hold = 0;
+			if (s->r_hold != HOLD_NONE) {
+				/* An overflowed reply is empty: 425. */
+				s->r_hold = HOLD_NONE;
 				pasv_reply(s, head);
 			}
 			s->r_feat = 0;
@@ -836,13 +843,13 @@ fwd_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 		session_close(s, "421 ftpfwd: ssh connection closed");
 		return;
 	}
-	if (s->act_state != ACT_OPENING || r == NULL || r->rid != s->act_rid) {
+	if (s->act_state != ACT_OPENING || r->rid != s->act_rid) {
 		if (ev == MUX_EV_FAILURE)
 			logit(LL_DEBUG1, "#%u master: %s", s->id, escape(why,
 			    sizeof(why), r->reason, r->reason_len));
 		return;
 	}
-	if (ev == MUX_EV_FAILURE || ev != MUX_EV_REMOTE_PORT) {
+	if (ev != MUX_EV_REMOTE_PORT) {
 		escape(why, sizeof(why), r->reason, r->reason_len);
 		logit(LL_ERROR, "#%u ssh refused the remote forward for %s:%u: "
 		    "%s", s->id, s->act_host, s->act_port, why);
@@ -948,25 +955,16 @@ session_client_input(struct session *s)
 {
 	struct evbuffer		*in = bufferevent_get_input(s->cin);
 	struct evbuffer		*out = bufferevent_get_output(s->srv);
-	struct evbuffer_ptr	 eol;
 	struct data_fwd		*d;
 	enum ftp_cmd		 cmd;
-	size_t			 eol_len, total, linelen, argoff;
+	size_t			 total, linelen, argoff;
 	char			*line, verb[FTP_VERB_MAX + 1], u[LOG_TEXT_MAX];
 	int			 partial, local, toolong;
 
 	while (!s->dead && !s->closing && s->act_state != ACT_OPENING &&
 	    !s->c_wait && evbuffer_get_length(in) > 0) {
 		if (s->c_longline || s->c_discard) {
-			eol = evbuffer_search_eol(in, NULL, &eol_len,
-			    EVBUFFER_EOL_LF);
-			total = eol.pos == -1 ? evbuffer_get_length(in) :
-			    (size_t)eol.pos + eol_len;
-			if (s->c_discard)
-				evbuffer_drain(in, total);
-			else
-				evbuffer_remove_buffer(in, out, total);
-			if (eol.pos != -1)
+			if (line_rest(in, s->c_discard ? NULL : out))
 				s->c_longline = s->c_discard = 0;
 			continue;
 		}
@@ -1094,7 +1092,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 			session_end(s, NULL);
 		return;
 	}
-	if (s->srv != NULL &&
+	if (s->srv != NULL && !s->srv_eof &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) < CTL_BUF_HIGH)
 		bufferevent_enable(s->srv, EV_READ);
 }
@@ -1159,38 +1157,40 @@ server_eof_judge(evutil_socket_t fd, short what, void *arg)
 		    "control connection");
 }
 
+/* The server side has closed, and the master confirmed it was open. */
+static void
+server_eof(struct session *s)
+{
+	struct timeval	judge = { 0, EOF_JUDGE_MS * 1000 };
+
+	session_server_input(s);
+	if (s->last_code == 221 || s->last_code == 421) {
+		session_close(s, NULL);
+		return;
+	}
+	/*
+	 * The server hung up, or the master died: a killed master's
+	 * descriptors close one by one, so its control socket may still
+	 * accept for a moment.  Look a little later.
+	 */
+	if ((s->eof_ev = evtimer_new(base, server_eof_judge, s)) == NULL ||
+	    evtimer_add(s->eof_ev, &judge) != 0)
+		server_eof_judge(-1, 0, s);
+}
+
 static void
 server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
-	struct timeval	 judge = { 0, EOF_JUDGE_MS * 1000 };
 
 	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (!s->srv_open) {
-			/* The master's verdict on the forward says why. */
-			s->srv_eof = 1;
-			bufferevent_disable(s->srv, EV_READ);
-			return;
-		}
-		session_server_input(s);
-		if (s->last_code == 221 || s->last_code == 421) {
-			session_close(s, NULL);
-			return;
-		}
-		/*
-		 * The server hung up, or the master died: a killed master's
-		 * descriptors close one by one, so its control socket may
-		 * still accept for a moment.  Look a little later.
-		 */
-		bufferevent_disable(s->srv, EV_READ);
-		if (s->eof_ev == NULL && (s->eof_ev = evtimer_new(base,
-		    server_eof_judge, s)) != NULL) {
-			evtimer_add(s->eof_ev, &judge);
-			return;
-		}
-		server_eof_judge(-1, 0, s);
-	}
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) == 0 || s->srv_eof)
+		return;
+	s->srv_eof = 1;
+	bufferevent_disable(s->srv, EV_READ);
+	/* Before the master's verdict on the forward, that says why. */
+	if (s->srv_open)
+		server_eof(s);
 }
 
 static void
@@ -1207,7 +1207,7 @@ ctl_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 		logit(LL_DEBUG1, "#%u control connection to %s:%u is up",
 		    s->id, s->fwd->host, s->fwd->port);
 		if (s->srv_eof)
-			server_event_cb(s->srv, BEV_EVENT_EOF, s);
+			server_eof(s);
 		break;
 	case MUX_EV_FAILURE:
 	case MUX_EV_CLOSED:
@@ -1410,7 +1410,7 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 		    client_event_cb, s);
 	bufferevent_setwatermark(s->cin, EV_READ, 0, CTL_BUF_HIGH);
 	logit(LL_INFO, "#%u session from %s to %s:%u", s->id,
-	    addr_str((const struct sockaddr *)peer, err, sizeof(err)),
+	    addr_str(peer, err, sizeof(err)),
 	    fwd->host, fwd->port);
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
@@ -2084,7 +2084,7 @@ int
 main(int argc, char *argv[])
 {
 	struct addrinfo	 hints, *res;
-	struct event	*sigev[3];
+	struct event	*sigev[2];
 	int		 ch, i, j, e, verbose = 0, debug = 0, quiet = 0;
 
 	opt.family = AF_UNSPEC;
@@ -2210,7 +2210,6 @@ main(int argc, char *argv[])
 	}
 	sigev[0] = evsignal_new(base, SIGTERM, signal_cb, NULL);
 	sigev[1] = evsignal_new(base, SIGINT, signal_cb, NULL);
-	sigev[2] = NULL;
 	for (i = 0; i < 2; i++)
 		if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0)
 			die(EXIT_USAGE, "cannot catch signals");

@@ -40,7 +40,6 @@ struct mux_conn {
 	int			 npass;		/* how many in pass_fds */
 	int			 pass_next;	/* the next one to send */
 	int			 ready;		/* the master's HELLO seen */
-	int			 sent_hello;
 	int			 dead;
 	uint32_t		 next_rid;
 	mux_cb			 cb;
@@ -183,32 +182,33 @@ buf_put_string(struct evbuffer *b, const char *s)
 	return 0;
 }
 
+/* Frame the message in body with its length and append it to q. */
+static int
+mux_frame(struct evbuffer *q, struct evbuffer *body)
+{
+	size_t	len = evbuffer_get_length(body);
+	int	ret = -1;
+
+	if (len <= MUX_MSG_MAX && buf_put_u32(q, (uint32_t)len) == 0 &&
+	    evbuffer_add_buffer(q, body) == 0)
+		ret = 0;
+	evbuffer_free(body);
+	return ret;
+}
+
 /*
- * Frame the message in body with its length and queue it.  Requests wait
- * for the master's HELLO, as ssh's own mux client does: the master must
- * have read our HELLO before a request and its descriptors arrive.
+ * Queue a request.  Until the master's HELLO has arrived it waits in
+ * held, as with ssh's own mux client: the master must have read our
+ * HELLO before a request and its descriptors reach it.
  */
 static int
 mux_send(struct mux_conn *mc, struct evbuffer *body)
 {
-	struct evbuffer	*q = mc->ready ? mc->out : mc->held;
-	size_t		 len = evbuffer_get_length(body);
-	int		 ret = -1;
-
-	if (len > MUX_MSG_MAX)
-		goto out;
-	if (evbuffer_get_length(mc->out) == 0 && !mc->sent_hello)
-		q = mc->out;
-	if (buf_put_u32(q, (uint32_t)len) != 0 ||
-	    evbuffer_add_buffer(q, body) != 0)
-		goto out;
-	mc->sent_hello = 1;
-	if (q == mc->out && event_add(mc->wev, NULL) != 0)
-		goto out;
-	ret = 0;
- out:
-	evbuffer_free(body);
-	return ret;
+	if (!mc->ready)
+		return mux_frame(mc->held, body);
+	if (mux_frame(mc->out, body) != 0)
+		return -1;
+	return event_add(mc->wev, NULL);
 }
 
 static void
@@ -442,6 +442,7 @@ mux_open(struct event_base *base, const char *path, mux_cb cb, void *arg,
 {
 	struct mux_conn	*mc;
 	struct evbuffer	*hello = NULL;
+	int		 r;
 
 	if ((mc = calloc(1, sizeof(*mc))) == NULL) {
 		snprintf(err, errsz, "out of memory");
@@ -466,9 +467,14 @@ mux_open(struct event_base *base, const char *path, mux_cb cb, void *arg,
 		goto fail;
 	}
 	if (buf_put_u32(hello, MUX_MSG_HELLO) != 0 ||
-	    buf_put_u32(hello, MUX_VERSION) != 0 ||
-	    mux_send(mc, hello) != 0 || event_add(mc->rev, NULL) != 0) {
-		hello = NULL;
+	    buf_put_u32(hello, MUX_VERSION) != 0) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	r = mux_frame(mc->out, hello);		/* frees hello */
+	hello = NULL;
+	if (r != 0 || event_add(mc->wev, NULL) != 0 ||
+	    event_add(mc->rev, NULL) != 0) {
 		snprintf(err, errsz, "cannot queue HELLO");
 		goto fail;
 	}
