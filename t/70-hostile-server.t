@@ -31,7 +31,8 @@ def session(user):
 
 
 for user, cmd in (("garbage", "PASV"), ("range", "PASV"),
-                  ("portzero", "PASV"), ("epsvbad", "EPSV")):
+                  ("portzero", "PASV"), ("epsvbad", "EPSV"),
+                  ("longpasv", "PASV")):
     c = session(user)
     t.is_(c.cmd(cmd), "425 ftpfwd: cannot parse the server's passive reply",
           "%s reply to %s: 425 from ftpfwd" % (user, cmd))

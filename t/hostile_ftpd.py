@@ -23,6 +23,8 @@ def replies_for(user, port):
         "multiline": ["227-Entering Passive Mode", good[:3] + " " +
                       good[4:]],
         "epsvbad": ["229 Entering Extended Passive Mode (|||99999|)"],
+        # longer than ftpfwd will rewrite, though its last line is good
+        "longpasv": ["227-" + "x" * 5000, good],
     }.get(user, [good])
 
 
