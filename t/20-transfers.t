@@ -11,13 +11,9 @@ import lab as L                                   # noqa: E402
 from clients import CLIENTS, Ftplib               # noqa: E402
 
 t = L.Tap()
-lab = L.Lab("transfers")
-try:
-    lab.start_sshd()
-    lab.start_master()
+lab = L.Lab.started(t, "transfers")
+with lab.setup(t):
     servers = [lab.start_pyftpdlib(), lab.start_vsftpd()]
-except Exception as e:                            # noqa: BLE001
-    t.bail("cannot start the lab: %s" % e)
 
 SIZES = {"0": 0, "1": 1, "50m": 50 * 1000 * 1000}
 src = {}

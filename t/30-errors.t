@@ -9,10 +9,8 @@ import lab as L                                   # noqa: E402
 from clients import Lftp                          # noqa: E402
 
 t = L.Tap()
-lab = L.Lab("errors")
-try:
-    lab.start_sshd()
-    lab.start_master()
+lab = L.Lab.started(t, "errors")
+with lab.setup(t):
     py = lab.start_pyftpdlib()
     # vsftpd with TLS offered, so that its FEAT lists AUTH TLS.
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
@@ -27,8 +25,6 @@ try:
     # At the most verbose level, to show no password reaches the log.
     fpy = lab.start_ftpfwd(py.port, "-vvv", log="ftpfwd-py.log")
     fvs = lab.start_ftpfwd(vs.port, log="ftpfwd-vs.log")
-except Exception as e:                            # noqa: BLE001
-    t.bail("cannot start the lab: %s" % e)
 
 # -- PORT and EPRT that ftpfwd refuses itself -------------------------
 # Before login: no remote forward for a client the server does not know.

@@ -12,13 +12,9 @@ import lab as L                                   # noqa: E402
 from clients import Curl                          # noqa: E402
 
 t = L.Tap()
-lab = L.Lab("process")
-try:
-    lab.start_sshd()
-    lab.start_master()
+lab = L.Lab.started(t, "process")
+with lab.setup(t):
     srv = lab.start_pyftpdlib()
-except Exception as e:                            # noqa: BLE001
-    t.bail("cannot start the lab: %s" % e)
 L.make_file(os.path.join(srv.root, "f1m"), 1000 * 1000)
 L.make_file(os.path.join(srv.root, "f50m"), 50 * 1000 * 1000)
 want = L.sha256(os.path.join(srv.root, "f1m"))

@@ -11,14 +11,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
 
 t = L.Tap()
-lab = L.Lab("traps")
-try:
-    lab.start_sshd()
-    lab.start_master()
+lab = L.Lab.started(t, "traps")
+with lab.setup(t):
     vs = lab.start_vsftpd()
     fvs = lab.start_ftpfwd(vs.port, "-vv", log="ftpfwd-vs.log")
-except Exception as e:                            # noqa: BLE001
-    t.bail("cannot start the lab: %s" % e)
 L.make_file(os.path.join(vs.root, "f50m"), 50 * 1000 * 1000)
 one = L.make_file(os.path.join(vs.root, "f1m"), 1000 * 1000)
 

@@ -11,17 +11,13 @@ import lab as L                                   # noqa: E402
 PAYLOAD_SUM = hashlib.sha256(b"hostile but honest data\n" * 1000).hexdigest()
 
 t = L.Tap()
-lab = L.Lab("hostile")
-try:
-    lab.start_sshd()
-    lab.start_master()
+lab = L.Lab.started(t, "hostile")
+with lab.setup(t):
     port = L.free_port()
     lab.spawn([L.PY, os.path.join(L.HERE, "hostile_ftpd.py"), str(port)],
               "hostile.log")
     L.wait_for("hostile_ftpd", lambda: "ready" in lab.log("hostile.log"))
     fwd = lab.start_ftpfwd(port, "-o", "IdleTimeout=3")
-except Exception as e:                            # noqa: BLE001
-    t.bail("cannot start the lab: %s" % e)
 
 
 def session(user):

@@ -14,13 +14,9 @@ import lab as L                                   # noqa: E402
 
 CROWD = 100
 t = L.Tap()
-lab = L.Lab("fds")
-try:
-    lab.start_sshd()
-    lab.start_master()
+lab = L.Lab.started(t, "fds")
+with lab.setup(t):
     srv = lab.start_vsftpd(["max_clients=0", "max_per_ip=0"])
-except Exception as e:                            # noqa: BLE001
-    t.bail("cannot start the lab: %s" % e)
 
 
 def low_nofile():

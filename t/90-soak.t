@@ -17,14 +17,10 @@ WORKERS = 20
 PER_SESSION = 25            # transfers before a worker logs in afresh
 
 t = L.Tap()
-lab = L.Lab("soak")
-try:
-    lab.start_sshd()
-    lab.start_master()
+lab = L.Lab.started(t, "soak")
+with lab.setup(t):
     srv = lab.start_vsftpd()
     fwd = lab.start_ftpfwd(srv.port, "-o", "LogLevel=VERBOSE")
-except Exception as e:                            # noqa: BLE001
-    t.bail("cannot start the lab: %s" % e)
 src = L.make_file(os.path.join(srv.root, "src"), 256 * 1024)
 with open(src, "rb") as f:
     SRC = f.read()

@@ -13,14 +13,10 @@ t = L.Tap()
 
 
 def lab_with(name, sshd_extra=(), *ftpfwd_args):
-    lab = L.Lab(name)
-    try:
-        lab.start_sshd(list(sshd_extra))
-        lab.start_master()
+    lab = L.Lab.started(t, name, list(sshd_extra))
+    with lab.setup(t):
         srv = lab.start_vsftpd()
         fwd = lab.start_ftpfwd(srv.port, *ftpfwd_args)
-    except Exception as e:                        # noqa: BLE001
-        t.bail("cannot start the lab: %s" % e)
     L.make_file(os.path.join(srv.root, "f50m"), 50 * 1000 * 1000)
     return lab, srv, fwd
 

@@ -16,13 +16,9 @@ if L.SANITIZED:
           "make check runs this")
     sys.exit(0)
 t = L.Tap()
-lab = L.Lab("memcheck")
-try:
-    lab.start_sshd()
-    lab.start_master()
+lab = L.Lab.started(t, "memcheck")
+with lab.setup(t):
     srv = lab.start_vsftpd()
-except Exception as e:                            # noqa: BLE001
-    t.bail("cannot start the lab: %s" % e)
 src = L.make_file(os.path.join(srv.root, "f"), 3 * 1000 * 1000)
 report = lab.path("valgrind.txt")
 p = lab.spawn(["valgrind", "--quiet", "--leak-check=full",

@@ -2,6 +2,7 @@
 real FTP servers and ftpfwd, each on a free port, each stopped by its pid."""
 
 import atexit
+import contextlib
 import hashlib
 import os
 import re
@@ -75,6 +76,23 @@ class Lab:
         self.procs = []
         self.ftpfwds = []
         atexit.register(self.stop)
+
+    @classmethod
+    def started(cls, tap, name, sshd_extra=()):
+        """A lab with its sshd and master up, or a TAP bail-out."""
+        lab = cls(name)
+        with lab.setup(tap):
+            lab.start_sshd(sshd_extra)
+            lab.start_master()
+        return lab
+
+    @contextlib.contextmanager
+    def setup(self, tap):
+        """Whatever a test starts in here: bail out saying why it failed."""
+        try:
+            yield
+        except Exception as e:                    # noqa: BLE001
+            tap.bail("cannot start the lab: %s" % e)
 
     def path(self, *p):
         return os.path.join(self.dir, *p)
