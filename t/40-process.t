@@ -84,6 +84,34 @@ t.is_(lab.log("sshd.log").count("Starting session: command"), 1,
 p.terminate()
 p.wait()
 
+# -- -4 and -6: the family of the listeners for * ------------------------
+def reaches(family, host, port):
+    try:
+        with L.socket.socket(family) as so:
+            so.settimeout(5)
+            so.connect((host, port))
+            return so.recv(100).startswith(b"220")
+    except OSError:
+        return False
+
+
+try:
+    L.socket.socket(L.socket.AF_INET6).bind(("::1", 0))
+    have_v6 = True
+except OSError:
+    have_v6 = False
+for flag, v4, v6 in (("-4", True, False), ("-6", False, True)):
+    if not have_v6:
+        t.skip("%s listens on one family only" % flag,
+               "no IPv6 loopback on this machine")
+        continue
+    fam = lab.start_ftpfwd(srv.port, flag, bind="*", log="fam%s.log" % flag)
+    t.is_((reaches(L.socket.AF_INET, "127.0.0.1", fam.port),
+           reaches(L.socket.AF_INET6, "::1", fam.port)), (v4, v6),
+          "%s -L *:...: reachable over IPv4 %s, IPv6 %s" % (flag, v4, v6))
+    fam.terminate()
+    fam.wait()
+
 # -- -f: background once bound -----------------------------------------
 r = ftpfwd("-f", "-L", "127.0.0.1:0:127.0.0.1:%d" % srv.port, "-S",
            lab.ctl)

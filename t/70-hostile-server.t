@@ -56,6 +56,20 @@ for user, what in (("elsewhere", "a 227 naming another host is ignored "
         got = repr(e)
     t.is_(got, PAYLOAD_SUM, what + ": the download arrives intact")
 
+# PasvAddress: the 227's address (127.0.0.2 here) is ignored by default
+# and used with PasvAddress=trust.
+trusting = lab.start_ftpfwd(port, "-o", "PasvAddress=trust",
+                            log="ftpfwd-trust.log")
+for f, want in ((fwd, "127.0.0.1"), (trusting, "127.0.0.2")):
+    c = L.Raw(f.port)
+    c.login("elsewhere", "x")
+    r = c.cmd("PASV")
+    c.close()
+    t.ok(r.startswith("227 ") and ("passive port %s -> %s:" % (
+         L.ftp_port_of(r), want)) in lab.log(f.logname),
+         "PasvAddress=%s: the data connection goes to %s" %
+         ("trust" if f is trusting else "ignore", want), r)
+
 # A server that closes the control connection mid-transfer.
 c = session("dropper")
 c.cmd("PASV")

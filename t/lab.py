@@ -298,6 +298,12 @@ class Server:
         self.cwd = cwd          # where root is, as the FTP client sees it
 
 
+def ftp_port_of(reply227):
+    """The port in a 227 reply, as a client would compute it."""
+    nums = re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", reply227)
+    return int(nums.group(5)) * 256 + int(nums.group(6)) if nums else None
+
+
 def make_file(path, size):
     """A file of exactly size bytes that no compressor shortens."""
     with open(path, "wb") as f:
