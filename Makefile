@@ -2,7 +2,7 @@
 
 VERSION =	0.1
 PROG =		ftpfwd
-SRCS =		ftpfwd.c ftpparse.c ssh_mux.c
+SRCS =		ftpfwd.c ftpparse.c ssh_mux.c join.c
 OBJS =		$(SRCS:.c=.o)
 
 PREFIX ?=	/usr/local
@@ -48,7 +48,7 @@ $(PROG): $(OBJS)
 	    echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 FORCE:
 
-%.o: %.c ftpparse.h ssh_mux.h .build-flags
+%.o: %.c ftpparse.h ssh_mux.h join.h .build-flags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 t/test_ftpparse: t/test_ftpparse.c ftpparse.o ssh_mux.o .build-flags

@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -20,8 +21,10 @@
 #include <arpa/inet.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -40,6 +43,7 @@
 #include <event2/listener.h>
 
 #include "ftpparse.h"
+#include "join.h"
 #include "ssh_mux.h"
 
 #ifndef FTPFWD_VERSION
@@ -58,6 +62,8 @@
 #define DRAIN_TIMEOUT		10	/* seconds to flush a closing session */
 #define ACCEPT_BACKOFF		1	/* seconds without accept on EMFILE */
 #define FD_RESERVE		8	/* descriptors a session may need */
+#define ACT_BACKLOG		4	/* active data connections queued */
+#define RUNDIR_PARENT_MAX	64	/* keep socket paths within sun_path */
 #define MASTER_RETRY		1	/* seconds between master reconnects */
 #define HELLO_TIMEOUT_MS	10000
 #define EOF_JUDGE_MS		100	/* let a dying master finish dying */
@@ -150,12 +156,23 @@ struct session {
 	uint16_t		 pasv_port;
 	TAILQ_HEAD(, data_fwd)	 data;
 
-	/* Active: the remote forward the server connects back through. */
-	enum act_state		 act_state;
+	/*
+	 * Active: one remote forward for the session's life, which leads
+	 * to a Unix socket of ours; we join what arrives there to the
+	 * client's data port.
+	 */
+	enum act_state		 act_state;	/* of the remote forward */
 	uint32_t		 act_rid;
+	uint16_t		 act_rport;	/* its port on the ssh server */
+	int			 act_lfd;
+	struct event		*act_ev;
+	char			 act_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int			 act_armed;	/* a PORT awaits its connection */
 	enum ftp_cmd		 act_cmd;
+	struct sockaddr_storage	 act_client;	/* the client's data port */
 	char			 act_host[ADDR_STR_MAX];
-	uint16_t		 act_port;	/* client's data port */
+	uint16_t		 act_port;
+	TAILQ_HEAD(, act_data)	 act_data;
 
 	struct event		*idle_ev;
 	struct event		*drain_ev;
@@ -194,13 +211,14 @@ static struct mux_conn		*watch_mux;
 static struct event		*accept_ev;
 static struct event		*retry_ev;
 static int			 shutting_down;
+static char			 rundir[PATH_MAX];	/* our Unix sockets */
 
 static void	session_client_input(struct session *);
 static void	session_server_input(struct session *);
 static void	session_close(struct session *, const char *);
 static void	session_end(struct session *, const char *);
-static void	active_cancel(struct session *);
 static void	client_eof_done(struct session *);
+static void	act_disarm(struct session *);
 
 static void __attribute__((format(printf, 2, 3)))
 logit(enum loglevel level, const char *fmt, ...)
@@ -624,14 +642,6 @@ reply_done(struct session *s, int code)
 			s->xfer_running = 1;
 			clock_gettime(CLOCK_MONOTONIC, &s->xfer_start);
 		}
-		/*
-		 * 125: the data connection is already open (RFC 959), so
-		 * the remote forward has done its job; closing it now keeps
-		 * the window in which someone else on the ssh server could
-		 * connect to it short.  A 150 may come before the connect.
-		 */
-		if (cmd == FTP_CMD_TRANSFER && code == 125)
-			active_cancel(s);
 		return;
 	}
 	if (s->pcount == 0)
@@ -651,10 +661,10 @@ reply_done(struct session *s, int code)
 		    code);
 		s->xfer_running = 0;
 		s->data_mode = NULL;
-		active_cancel(s);
+		act_disarm(s);
 	} else if ((cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT) &&
 	    code >= 300)
-		active_cancel(s);
+		act_disarm(s);
 	if (s->c_wait) {
 		s->c_wait = 0;
 		session_client_input(s);
@@ -802,35 +812,264 @@ session_server_input(struct session *s)
 		bufferevent_disable(s->srv, EV_READ);
 }
 
-/* Close the remote forward of the last PORT/EPRT, if any. */
-static void
-active_cancel(struct session *s)
+/*
+ * A private directory for the Unix sockets the remote forwards lead to:
+ * only our own user (and so the master) can connect to them.
+ */
+static int
+rundir_make(void)
 {
-	uint32_t	rid;
+	const char	*tmp;
 
-	if (s->act_state == ACT_NONE || s->fwd_mux == NULL) {
-		s->act_state = ACT_NONE;
+	if (rundir[0] != '\0')
+		return 0;
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp != '/' ||
+	    strlen(tmp) > RUNDIR_PARENT_MAX)
+		tmp = "/tmp";
+	if ((size_t)snprintf(rundir, sizeof(rundir), "%s/ftpfwd.XXXXXX",
+	    tmp) >= sizeof(rundir) || mkdtemp(rundir) == NULL) {
+		rundir[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* At exit, whatever way we leave: the directory and what is left in it. */
+static void
+rundir_remove(void)
+{
+	struct dirent	*de;
+	DIR		*dir;
+
+	if (rundir[0] == '\0')
+		return;
+	if ((dir = opendir(rundir)) != NULL) {
+		while ((de = readdir(dir)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			(void)unlinkat(dirfd(dir), de->d_name, 0);
+		}
+		closedir(dir);
+	}
+	(void)rmdir(rundir);
+	rundir[0] = '\0';
+}
+
+/* An active data connection: the server's, from the master, to the client. */
+struct act_data {
+	TAILQ_ENTRY(act_data)	 entry;
+	struct session		*s;
+	int			 srv_fd;	/* from the master */
+	int			 cli_fd;	/* to the client's data port */
+	struct event		*conn_ev;	/* connecting to the client */
+	struct join		*join;
+};
+
+static void
+act_data_free(struct act_data *a)
+{
+	TAILQ_REMOVE(&a->s->act_data, a, entry);
+	if (a->conn_ev != NULL)
+		event_free(a->conn_ev);
+	if (a->join != NULL)
+		join_free(a->join);
+	else {
+		if (a->srv_fd != -1)
+			close(a->srv_fd);
+		if (a->cli_fd != -1)
+			close(a->cli_fd);
+	}
+	free(a);
+}
+
+static void
+act_join_cb(struct join *j, const char *why, void *arg)
+{
+	struct act_data	*a = arg;
+
+	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u active data "
+	    "connection done after %llu bytes%s%s", a->s->id,
+	    (unsigned long long)join_bytes(j), why != NULL ? ": " : "",
+	    why != NULL ? why : "");
+	act_data_free(a);
+}
+
+/* The connect to the client's data port finished: join it or give up. */
+static void
+act_connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct act_data	*a = arg;
+	struct session	*s = a->s;
+	socklen_t	 len = sizeof(int);
+	int		 err = 0;
+
+	(void)what;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		logit(LL_ERROR, "#%u cannot connect to the client's data port "
+		    "%s:%u: %s", s->id, s->act_host, s->act_port,
+		    strerror(err));
+		act_data_free(a);
 		return;
 	}
-	/* The same tuple as the open: listen port 0 matches it. */
-	if (mux_close_fwd(s->fwd_mux, MUX_FWD_REMOTE, opt.active_bind, 0,
-	    s->act_host, s->act_port, &rid) == -1)
-		logit(LL_ERROR, "#%u cannot cancel the remote forward to %s:%u",
-		    s->id, s->act_host, s->act_port);
+	event_free(a->conn_ev);
+	a->conn_ev = NULL;
+	set_socket_opts(a->cli_fd);
+	a->join = join_new(base, a->srv_fd, a->cli_fd, act_join_cb, a);
+	a->srv_fd = a->cli_fd = -1;	/* the join has them, or closed them */
+	if (a->join == NULL) {
+		logit(LL_ERROR, "#%u cannot join the active data connection: "
+		    "%s", s->id, strerror(errno));
+		act_data_free(a);
+		return;
+	}
+	logit(LL_DEBUG1, "#%u active data connection joined to %s:%u",
+	    s->id, s->act_host, s->act_port);
+}
+
+/*
+ * The master brought us the server's data connection: connect to the
+ * client's data port and join the two.  Only one connection per PORT,
+ * and only while one is expected.
+ */
+static void
+act_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct session	*s = arg;
+	struct act_data	*a;
+	socklen_t	 len;
+	int		 fd;
+
+	(void)what;
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) == -1)
+		return;
+	if (!s->act_armed) {
+		logit(LL_ERROR, "#%u data connection through the remote "
+		    "forward while none was expected: closed", s->id);
+		close(fd);
+		return;
+	}
+	s->act_armed = 0;
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		close(fd);
+		return;
+	}
+	a->s = s;
+	a->srv_fd = fd;
+	TAILQ_INSERT_TAIL(&s->act_data, a, entry);
+	len = addr_len(&s->act_client);
+	if ((a->cli_fd = socket(s->act_client.ss_family, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+	    (connect(a->cli_fd, (struct sockaddr *)&s->act_client,
+	    len) == -1 && errno != EINPROGRESS) ||
+	    (a->conn_ev = event_new(base, a->cli_fd, EV_WRITE,
+	    act_connect_cb, a)) == NULL ||
+	    event_add(a->conn_ev, NULL) == -1) {
+		logit(LL_ERROR, "#%u cannot connect to the client's data port "
+		    "%s:%u: %s", s->id, s->act_host, s->act_port,
+		    strerror(errno));
+		act_data_free(a);
+	}
+}
+
+/*
+ * No data connection is expected any more.  One the master has already
+ * queued on our socket still belongs to this transfer: the server's
+ * final reply travels on another channel and can be read first.
+ */
+static void
+act_disarm(struct session *s)
+{
+	if (s->act_armed && s->act_lfd != -1)
+		act_accept_cb(s->act_lfd, EV_READ, s);
+	s->act_armed = 0;
+}
+
+/* Our Unix socket, which the session's remote forward leads to. */
+static int
+act_listen(struct session *s)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	if (rundir_make() == -1)
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/a%u",
+	    rundir, s->id) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	(void)unlink(sun.sun_path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(fd, ACT_BACKLOG) == -1 ||
+	    (s->act_ev = event_new(base, fd, EV_READ | EV_PERSIST,
+	    act_accept_cb, s)) == NULL || event_add(s->act_ev, NULL) != 0) {
+		close(fd);
+		(void)unlink(sun.sun_path);
+		if (s->act_ev != NULL) {
+			event_free(s->act_ev);
+			s->act_ev = NULL;
+		}
+		return -1;
+	}
+	memcpy(s->act_path, sun.sun_path, sizeof(s->act_path));
+	s->act_lfd = fd;
+	return 0;
+}
+
+static void
+act_listen_close(struct session *s)
+{
+	if (s->act_ev != NULL) {
+		event_free(s->act_ev);
+		s->act_ev = NULL;
+	}
+	if (s->act_lfd != -1) {
+		close(s->act_lfd);
+		s->act_lfd = -1;
+		(void)unlink(s->act_path);
+	}
+}
+
+/* Send the server our PORT/EPRT: the session's remote forward. */
+static int
+act_send_port(struct session *s)
+{
+	struct sockaddr_storage	ss = opt.active_addr;
+	char			line[FTP_FMT_MAX];
+	int			n;
+
+	addr_set_port(&ss, s->act_rport);
+	if (s->act_cmd == FTP_CMD_PORT && ss.ss_family == AF_INET)
+		n = ftp_fmt_port(line, sizeof(line), (struct sockaddr *)&ss);
 	else
-		logit(LL_DEBUG1, "#%u remote forward to %s:%u cancelled",
-		    s->id, s->act_host, s->act_port);
-	s->act_state = ACT_NONE;
+		n = ftp_fmt_eprt(line, sizeof(line), (struct sockaddr *)&ss);
+	if (n == -1) {
+		client_reply(s, "425 ftpfwd: cannot format the data address");
+		return -1;
+	}
+	evbuffer_add(bufferevent_get_output(s->srv), line, (size_t)n);
+	pending_push(s, s->act_cmd);
+	s->data_mode = "active";
+	s->act_armed = 1;
+	logit(LL_DEBUG1, "#%u active: %s:%u -> %s:%u", s->id,
+	    opt.active_bind, s->act_rport, s->act_host, s->act_port);
+	return 0;
 }
 
 static void
 fwd_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
     void *arg)
 {
-	struct session		*s = arg;
-	struct sockaddr_storage	 ss = opt.active_addr;
-	char			 line[FTP_FMT_MAX], why[LOG_TEXT_MAX];
-	int			 n;
+	struct session	*s = arg;
+	char		 why[LOG_TEXT_MAX];
 
 	(void)mc;
 	if (ev == MUX_EV_READY)
@@ -849,40 +1088,31 @@ fwd_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 			    sizeof(why), r->reason, r->reason_len));
 		return;
 	}
-	if (ev != MUX_EV_REMOTE_PORT) {
+	if (ev != MUX_EV_REMOTE_PORT || r->value == 0 || r->value > 65535) {
 		escape(why, sizeof(why), r->reason, r->reason_len);
-		logit(LL_ERROR, "#%u ssh refused the remote forward for %s:%u: "
-		    "%s", s->id, s->act_host, s->act_port, why);
+		logit(LL_ERROR, "#%u ssh refused the remote forward on %s: %s",
+		    s->id, opt.active_bind, why);
 		s->act_state = ACT_NONE;
+		act_listen_close(s);
 		client_reply(s, "425 ftpfwd: ssh refused the remote forward: "
 		    "%s", why[0] != '\0' ? why : "no reason given");
 		client_resume(s);
 		return;
 	}
 	s->act_state = ACT_OPEN;
-	addr_set_port(&ss, (uint16_t)r->value);
-	if (s->act_cmd == FTP_CMD_PORT && ss.ss_family == AF_INET)
-		n = ftp_fmt_port(line, sizeof(line), (struct sockaddr *)&ss);
-	else
-		n = ftp_fmt_eprt(line, sizeof(line), (struct sockaddr *)&ss);
-	if (n == -1) {
-		active_cancel(s);
-		client_reply(s, "425 ftpfwd: cannot format the data address");
-		client_resume(s);
-		return;
-	}
-	logit(LL_DEBUG1, "#%u remote forward %s:%u -> %s:%u", s->id,
-	    opt.active_bind, r->value, s->act_host, s->act_port);
-	evbuffer_add(bufferevent_get_output(s->srv), line, (size_t)n);
-	pending_push(s, s->act_cmd);
-	s->data_mode = "active";
+	s->act_rport = (uint16_t)r->value;
+	logit(LL_DEBUG1, "#%u remote forward %s:%u -> %s", s->id,
+	    opt.active_bind, s->act_rport, s->act_path);
+	(void)act_send_port(s);
 	client_resume(s);
 }
 
 /*
- * PORT or EPRT from the client: check it, then ask the master for a
- * remote forward back to the client's data port.  Reading the client
- * stops until the master answers.
+ * PORT or EPRT from the client: check it, then point the server at the
+ * session's remote forward.  The first one asks the master for that
+ * forward, and reading the client stops until the master answers; later
+ * ones reuse it, so a session costs one mux request however many
+ * transfers it makes (the master's forward table never shrinks).
  */
 static void
 session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
@@ -923,26 +1153,38 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 		return;
 	}
 	pasv_close(s);
-	active_cancel(s);
+	s->act_armed = 0;
+	s->act_client = ss;
+	addr_host((struct sockaddr *)&ss, s->act_host, sizeof(s->act_host));
+	s->act_port = addr_port(&ss);
+	s->act_cmd = cmd;
+	if (s->act_state == ACT_OPEN) {
+		(void)act_send_port(s);
+		return;
+	}
+	if (s->act_lfd == -1 && act_listen(s) == -1) {
+		logit(LL_ERROR, "#%u cannot open a socket for the remote "
+		    "forward in %s: %s", s->id, rundir, strerror(errno));
+		client_reply(s, "425 ftpfwd: cannot open a local socket: %s",
+		    strerror(errno));
+		return;
+	}
 	if (s->fwd_mux == NULL && (s->fwd_mux = mux_open(base, opt.ctl_path,
 	    fwd_mux_cb, s, err, sizeof(err))) == NULL) {
 		client_reply(s, "425 ftpfwd: cannot reach the ssh master: %s",
 		    err);
 		return;
 	}
-	addr_host((struct sockaddr *)&ss, s->act_host, sizeof(s->act_host));
-	s->act_port = addr_port(&ss);
-	s->act_cmd = cmd;
-	if (mux_open_fwd(s->fwd_mux, MUX_FWD_REMOTE, opt.active_bind, 0,
-	    s->act_host, s->act_port, &s->act_rid) == -1) {
+	if (mux_open_rfwd_path(s->fwd_mux, opt.active_bind, 0, s->act_path,
+	    &s->act_rid) == -1) {
 		client_reply(s, "425 ftpfwd: cannot ask the master for a "
 		    "remote forward");
 		return;
 	}
 	s->act_state = ACT_OPENING;
 	bufferevent_disable(s->cin, EV_READ);
-	logit(LL_DEBUG2, "#%u asked for a remote forward to %s:%u", s->id,
-	    s->act_host, s->act_port);
+	logit(LL_DEBUG2, "#%u asked for a remote forward on %s to %s", s->id,
+	    opt.active_bind, s->act_path);
 }
 
 /*
@@ -956,6 +1198,7 @@ session_client_input(struct session *s)
 	struct evbuffer		*in = bufferevent_get_input(s->cin);
 	struct evbuffer		*out = bufferevent_get_output(s->srv);
 	struct data_fwd		*d;
+	struct act_data		*a;
 	enum ftp_cmd		 cmd;
 	size_t			 total, linelen, argoff;
 	char			*line, verb[FTP_VERB_MAX + 1], u[LOG_TEXT_MAX];
@@ -1014,7 +1257,7 @@ session_client_input(struct session *s)
 		case FTP_CMD_EPSV:
 			/* A new passive request replaces any earlier one. */
 			pasv_close(s);
-			active_cancel(s);
+			act_disarm(s);
 			break;
 		case FTP_CMD_TRANSFER:
 			snprintf(s->xfer_verb, sizeof(s->xfer_verb), "%s",
@@ -1031,6 +1274,8 @@ session_client_input(struct session *s)
 			if (s->xfer_running) {
 				while ((d = TAILQ_FIRST(&s->data)) != NULL)
 					data_fwd_free(d);
+				while ((a = TAILQ_FIRST(&s->act_data)) != NULL)
+					act_data_free(a);
 			}
 			break;
 		case FTP_CMD_REIN:
@@ -1304,6 +1549,7 @@ static void
 session_end(struct session *s, const char *why)
 {
 	struct data_fwd	*d;
+	struct act_data	*a;
 	uint32_t	*rid;
 
 	if (s->dead)
@@ -1332,14 +1578,16 @@ session_end(struct session *s, const char *why)
 	while ((d = TAILQ_FIRST(&s->data)) != NULL)
 		data_fwd_free(d);
 	mux_free(s->ctl_mux);
+	while ((a = TAILQ_FIRST(&s->act_data)) != NULL)
+		act_data_free(a);
+	act_listen_close(s);
 	if (s->fwd_mux != NULL) {
 		if (s->act_state != ACT_NONE &&
 		    (rid = malloc(sizeof(*rid))) != NULL) {
 			/* Let the cancel reach the master, then go. */
 			mux_set_cb(s->fwd_mux, closer_cb, rid);
-			if (mux_close_fwd(s->fwd_mux, MUX_FWD_REMOTE,
-			    opt.active_bind, 0, s->act_host, s->act_port,
-			    rid) == 0)
+			if (mux_close_rfwd_path(s->fwd_mux, opt.active_bind, 0,
+			    s->act_path, rid) == 0)
 				s->fwd_mux = NULL;
 			else
 				free(rid);
@@ -1374,6 +1622,8 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 	s->fwd = fwd;
 	s->started = time(NULL);
 	s->pasv_fd = -1;
+	s->act_lfd = -1;
+	TAILQ_INIT(&s->act_data);
 	s->client_addr = *peer;
 	s->local_addr = *local;
 	addr_unmap(&s->client_addr);
@@ -2189,6 +2439,8 @@ main(int argc, char *argv[])
 	signal(SIGHUP, SIG_IGN);
 	if (opt.daemonize)
 		daemonize();
+
+	atexit(rundir_remove);
 
 	/* After the fork: an epoll set must not be shared with a parent. */
 	if ((base = event_base_new()) == NULL)

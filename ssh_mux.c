@@ -569,14 +569,14 @@ mux_new_session(struct mux_conn *mc, const char *command, int fd,
 
 static int
 mux_fwd_request(struct mux_conn *mc, uint32_t type, uint32_t ftype,
-    const char *lhost, uint16_t lport, const char *chost, uint16_t cport,
+    const char *lhost, uint16_t lport, const char *chost, uint32_t cport,
     uint32_t *ridp)
 {
 	struct evbuffer	*m;
 
 	/*
-	 * The ports are uint16_t here on purpose: OpenSSH 9.2 drops the
-	 * whole mux connection on a port above 65535.
+	 * OpenSSH 9.2 drops the whole mux connection on a port above 65535
+	 * that is not MUX_PORT_STREAMLOCAL: the callers below make sure.
 	 */
 	if (mc->dead || cport == 0 || (m = evbuffer_new()) == NULL)
 		return -1;
@@ -608,6 +608,23 @@ mux_close_fwd(struct mux_conn *mc, uint32_t ftype, const char *lhost,
 {
 	return mux_fwd_request(mc, MUX_C_CLOSE_FWD, ftype, lhost, lport,
 	    chost, cport, ridp);
+}
+
+/* A remote forward whose connections the master makes to a Unix socket. */
+int
+mux_open_rfwd_path(struct mux_conn *mc, const char *lhost, uint16_t lport,
+    const char *path, uint32_t *ridp)
+{
+	return mux_fwd_request(mc, MUX_C_OPEN_FWD, MUX_FWD_REMOTE, lhost,
+	    lport, path, MUX_PORT_STREAMLOCAL, ridp);
+}
+
+int
+mux_close_rfwd_path(struct mux_conn *mc, const char *lhost, uint16_t lport,
+    const char *path, uint32_t *ridp)
+{
+	return mux_fwd_request(mc, MUX_C_CLOSE_FWD, MUX_FWD_REMOTE, lhost,
+	    lport, path, MUX_PORT_STREAMLOCAL, ridp);
 }
 
 static void

@@ -29,6 +29,8 @@ struct mux_conn;
 
 #define MUX_FWD_LOCAL		1
 #define MUX_FWD_REMOTE		2
+/* A connect "port" saying the connect host is a Unix socket's path. */
+#define MUX_PORT_STREAMLOCAL	0xfffffffeU
 
 #define MUX_VERSION		4
 #define MUX_ESCAPE_NONE		0xfffffffe	/* ssh's EscapeChar none */
@@ -70,6 +72,10 @@ int	 mux_open_fwd(struct mux_conn *, uint32_t, const char *, uint16_t,
 	    const char *, uint16_t, uint32_t *);
 int	 mux_close_fwd(struct mux_conn *, uint32_t, const char *, uint16_t,
 	    const char *, uint16_t, uint32_t *);
+int	 mux_open_rfwd_path(struct mux_conn *, const char *, uint16_t,
+	    const char *, uint32_t *);
+int	 mux_close_rfwd_path(struct mux_conn *, const char *, uint16_t,
+	    const char *, uint32_t *);
 int	 mux_is_ready(const struct mux_conn *);
 void	 mux_set_cb(struct mux_conn *, mux_cb, void *);
 void	 mux_free(struct mux_conn *);

@@ -208,7 +208,11 @@ lab2.start_sshd(["AllowTcpForwarding local"])
 lab2.start_master()
 srv2 = lab2.start_pyftpdlib()
 L.make_file(os.path.join(srv2.root, "f1m"), 1000 * 1000)
-nf = lab2.start_ftpfwd(srv2.port, "-o", "TcpNoDelay=no")
+# Its Unix sockets for active mode go in a directory of its own.
+tmp = lab2.path("tmp")
+os.mkdir(tmp)
+nf = lab2.start_ftpfwd(srv2.port, "-o", "TcpNoDelay=no",
+                       env=dict(os.environ, TMPDIR=tmp))
 c = L.Raw(nf.port)
 c.login(srv2.user, srv2.password)
 r = c.cmd("PORT 127,0,0,1,4,1")
@@ -221,6 +225,10 @@ t.ok(r.startswith("227 Entering Passive Mode (127,0,0,1,"),
 c.close()
 t.ok("Starting session" not in lab2.log("sshd.log"),
      "TcpNoDelay=no: no session on the master")
+made = os.listdir(tmp)
+t.ok(len(made) == 1 and made[0].startswith("ftpfwd.") and
+     os.stat(os.path.join(tmp, made[0])).st_mode & 0o777 == 0o700,
+     "active mode made one private directory in TMPDIR", made)
 
 # -- The master goes away mid-session ----------------------------------
 c = L.Raw(nf.port)
@@ -258,4 +266,5 @@ nf.send_signal(signal.SIGTERM)
 t.is_(c.reply(), "421 ftpfwd: shutting down", "SIGTERM: clients get 421")
 nf.wait(timeout=10)
 t.is_(nf.returncode, 0, "SIGTERM: ftpfwd exits 0")
+t.is_(os.listdir(tmp), [], "and leaves nothing in TMPDIR")
 t.done()

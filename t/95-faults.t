@@ -75,7 +75,7 @@ f.set_pasv(False)
 conn = f.transfercmd("RETR f50m")      # active: a remote forward is open
 conn.recv(65536)
 conn.close()
-f.sock.close()                         # mid-transfer, control and data
+f.close()                              # mid-transfer, control and data
 L.wait_for("the forward to be cancelled", lambda: not lab.remote_listeners(),
            timeout=15)
 t.is_(lab.remote_listeners(), [], "clients gone mid-command and "

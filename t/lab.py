@@ -245,11 +245,11 @@ class Lab:
 
     # -- ftpfwd --------------------------------------------------------
     def start_ftpfwd(self, server_port, *args, log="ftpfwd.log",
-                     bind="127.0.0.1", host="127.0.0.1"):
+                     bind="127.0.0.1", host="127.0.0.1", env=None):
         """Run ftpfwd in the foreground on a port it picks; return it."""
         argv = [FTPFWD, "-d", "-L", "%s:0:%s:%d" % (bind, host, server_port),
                 "-S", self.ctl] + list(args)
-        p = self.spawn(argv, log)
+        p = self.spawn(argv, log, env=env)
         found = {}
 
         def ready():
