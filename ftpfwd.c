@@ -40,11 +40,13 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 
 #include "ftpparse.h"
 #include "join.h"
 #include "ssh_mux.h"
+#include "tls.h"
 
 #ifndef FTPFWD_VERSION
 #define FTPFWD_VERSION		"unknown"
@@ -60,6 +62,7 @@
 #define PENDING_MAX		64	/* commands awaiting a server reply */
 #define CTL_BUF_HIGH		(64 * 1024)	/* control input kept */
 #define DRAIN_TIMEOUT		10	/* seconds to flush a closing session */
+#define DRAIN_POLL_MS		10	/* look again at a TLS socket's output */
 #define ACCEPT_BACKOFF		1	/* seconds without accept on EMFILE */
 #define FD_RESERVE		8	/* descriptors a session may need */
 #define ACT_BACKLOG		4	/* active data connections queued */
@@ -97,15 +100,26 @@ struct forward {
 	int		 nfds;
 };
 
-/* A passive data connection, now the master's; we hold its mux link. */
+/*
+ * A passive data connection, now the master's; we hold its mux link.
+ * With TLS on either side the master gets one end of a socketpair
+ * instead, and the relay carries the bytes between it and the client.
+ */
 struct data_fwd {
 	TAILQ_ENTRY(data_fwd)	 entry;
 	struct session		*s;
 	struct mux_conn		*mc;
+	struct relay		*relay;
+	int			 cli_fd, srv_fd;	/* until the relay starts */
 	char			 target[HOST_STR_MAX];
 };
 
 enum act_state { ACT_NONE, ACT_OPENING, ACT_OPEN };
+
+enum tls_mode { TLS_OFF, TLS_EXPLICIT, TLS_IMPLICIT };
+
+/* Upstream TLS set-up, between the server's banner and the client's. */
+enum up_phase { UP_READY, UP_BANNER, UP_AUTH, UP_PBSZ, UP_PROT };
 
 struct session {
 	TAILQ_ENTRY(session)	 entry;
@@ -174,8 +188,18 @@ struct session {
 	uint16_t		 act_port;
 	TAILQ_HEAD(, act_data)	 act_data;
 
+	/* TLS: toward the server (ours to set up), toward the client. */
+	enum up_phase		 up_phase;
+	int			 up_code;	/* multi-line reply in set-up */
+	struct evbuffer		*banner;	/* held until TLS is up */
+	SSL			*up_ssl;	/* the control's, to resume */
+	int			 cl_tls;	/* the client's control is TLS */
+	int			 cl_shut;	/* close_notify sent */
+	char			 cl_prot;	/* its PROT: 'C' or 'P' */
+
 	struct event		*idle_ev;
 	struct event		*drain_ev;
+	struct event		*drain_poll_ev;
 	struct event		*eof_ev;	/* who closed: decide later */
 };
 
@@ -200,6 +224,13 @@ static struct {
 	u_int			 idle_timeout;
 	int			 exit_with_master;	/* -1: by -f */
 	int			 tcp_nodelay;
+	enum tls_mode		 up_tls;
+	char			*up_cafile;
+	char			*up_name;
+	int			 up_verify;
+	enum tls_mode		 cl_tls;
+	char			*cl_cert;
+	char			*cl_key;
 } opt;
 
 static struct event_base	*base;
@@ -218,7 +249,14 @@ static void	session_server_input(struct session *);
 static void	session_close(struct session *, const char *);
 static void	session_end(struct session *, const char *);
 static void	client_eof_done(struct session *);
+static void	client_read_cb(struct bufferevent *, void *);
+static void	client_write_cb(struct bufferevent *, void *);
+static void	client_event_cb(struct bufferevent *, short, void *);
+static void	server_read_cb(struct bufferevent *, void *);
+static void	server_write_cb(struct bufferevent *, void *);
+static void	server_event_cb(struct bufferevent *, short, void *);
 static void	act_disarm(struct session *);
+static void	data_relays_start(struct session *);
 
 static void __attribute__((format(printf, 2, 3)))
 logit(enum loglevel level, const char *fmt, ...)
@@ -454,12 +492,132 @@ pasv_close(struct session *s)
 	}
 }
 
+/* The name the FTP server's certificate must carry. */
+static const char *
+up_name(const struct session *s)
+{
+	return opt.up_name != NULL ? opt.up_name : s->fwd->host;
+}
+
 static void
 data_fwd_free(struct data_fwd *d)
 {
 	TAILQ_REMOVE(&d->s->data, d, entry);
 	mux_free(d->mc);
+	relay_free(d->relay);
+	if (d->cli_fd != -1)
+		close(d->cli_fd);
+	if (d->srv_fd != -1)
+		close(d->srv_fd);
 	free(d);
+}
+
+/* Must the data bytes pass through us?  Only when TLS is on a side. */
+static int
+data_needs_relay(const struct session *s)
+{
+	return (s->cl_tls && s->cl_prot == 'P') || s->up_ssl != NULL;
+}
+
+static struct bufferevent *
+data_bev(int fd, SSL *ssl, enum bufferevent_ssl_state state)
+{
+	struct bufferevent	*bev;
+
+	if (ssl == NULL)
+		return bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if ((bev = bufferevent_openssl_socket_new(base, fd, ssl, state,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		SSL_free(ssl);
+	return bev;
+}
+
+/*
+ * Relay a data connection: TLS toward the client when it asked for
+ * PROT P, TLS toward the server (resuming the control's session) with
+ * UpstreamTLS.  Takes both descriptors, even on failure.
+ */
+static struct relay *
+data_relay(struct session *s, int cli_fd, int srv_fd, relay_cb cb, void *arg)
+{
+	struct bufferevent	*bc = NULL, *bs = NULL;
+	struct relay		*r;
+	SSL_SESSION		*sess;
+	SSL			*cssl = NULL, *sssl = NULL;
+
+	if (s->cl_tls && s->cl_prot == 'P' && (cssl = tls_client_ssl()) ==
+	    NULL)
+		goto fail;
+	if (s->up_ssl != NULL) {
+		sess = SSL_get1_session(s->up_ssl);
+		sssl = tls_upstream_ssl(up_name(s), sess);
+		SSL_SESSION_free(sess);
+		if (sssl == NULL)
+			goto fail;
+	}
+	evutil_make_socket_nonblocking(cli_fd);
+	evutil_make_socket_nonblocking(srv_fd);
+	bc = data_bev(cli_fd, cssl, BUFFEREVENT_SSL_ACCEPTING);
+	cssl = NULL;
+	if (bc == NULL)
+		goto fail;
+	cli_fd = -1;
+	bs = data_bev(srv_fd, sssl, BUFFEREVENT_SSL_CONNECTING);
+	sssl = NULL;
+	if (bs == NULL)
+		goto fail;
+	srv_fd = -1;
+	if ((r = relay_new(bc, bs, cb, arg)) == NULL)
+		goto fail;
+	return r;
+ fail:
+	SSL_free(cssl);
+	SSL_free(sssl);
+	if (bc != NULL)
+		bufferevent_free(bc);
+	if (bs != NULL)
+		bufferevent_free(bs);
+	if (cli_fd != -1)
+		close(cli_fd);
+	if (srv_fd != -1)
+		close(srv_fd);
+	return NULL;
+}
+
+static void
+data_relay_cb(struct relay *r, const char *why, void *arg)
+{
+	struct data_fwd	*d = arg;
+
+	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u passive data "
+	    "connection done after %llu bytes%s%s", d->s->id,
+	    (unsigned long long)relay_bytes(r), why != NULL ? ": " : "",
+	    why != NULL ? why : "");
+	data_fwd_free(d);
+}
+
+/*
+ * Toward the server, TLS on a data connection starts once the transfer
+ * command has its 1xx reply, as RFC 4217 has it and as servers that
+ * secure the connection only for a transfer expect (pyftpdlib drops a
+ * handshake that comes earlier).  Until then the descriptors wait.
+ */
+static int
+data_relay_ready(const struct session *s)
+{
+	return s->up_ssl == NULL || s->xfer_running;
+}
+
+static void
+data_fwd_relay(struct data_fwd *d)
+{
+	d->relay = data_relay(d->s, d->cli_fd, d->srv_fd, data_relay_cb, d);
+	d->cli_fd = d->srv_fd = -1;	/* the relay's, or closed */
+	if (d->relay == NULL) {
+		logit(LL_ERROR, "#%u cannot relay the data connection",
+		    d->s->id);
+		data_fwd_free(d);
+	}
 }
 
 static void
@@ -482,8 +640,15 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
 		data_fwd_free(d);
 		break;
 	case MUX_EV_CLOSED:
-		/* The master closes the link when the channel is done. */
-		data_fwd_free(d);
+		/*
+		 * The master closes the link when the channel is done.  A
+		 * relay still has bytes to pass on: it ends on its own.
+		 */
+		if (d->relay != NULL || d->cli_fd != -1) {
+			mux_free(d->mc);
+			d->mc = NULL;
+		} else
+			data_fwd_free(d);
 		break;
 	default:
 		break;
@@ -500,7 +665,7 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	struct data_fwd		*d;
 	char			 err[256], pstr[ADDR_STR_MAX];
 	uint32_t		 rid;
-	int			 fd;
+	int			 fd, mfd, sp[2];
 
 	(void)what;
 	if ((fd = accept4(lfd, (struct sockaddr *)&peer, &plen,
@@ -522,18 +687,44 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		return;
 	}
 	d->s = s;
+	d->cli_fd = d->srv_fd = -1;
 	snprintf(d->target, sizeof(d->target), "%s:%u", s->pasv_host,
 	    s->pasv_port);
 	TAILQ_INSERT_TAIL(&s->data, d, entry);
+	if (data_needs_relay(s)) {
+		/* TLS: the master gets a socketpair's end, we the bytes. */
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    sp) == -1) {
+			logit(LL_ERROR, "#%u socketpair: %s", s->id,
+			    strerror(errno));
+			close(fd);
+			data_fwd_free(d);
+			return;
+		}
+		mfd = sp[1];
+	} else
+		mfd = fd;
 	if ((d->mc = mux_open(base, opt.ctl_path, data_mux_cb, d, err,
 	    sizeof(err))) == NULL ||
-	    mux_stdio_fwd(d->mc, s->pasv_host, s->pasv_port, fd, &rid) == -1) {
+	    mux_stdio_fwd(d->mc, s->pasv_host, s->pasv_port, mfd, &rid) ==
+	    -1) {
 		if (d->mc == NULL)
+			close(mfd);
+		if (mfd != fd) {
 			close(fd);
+			close(sp[0]);
+		}
 		logit(LL_ERROR, "#%u cannot hand the data connection to the "
 		    "master at %s: %s", s->id, opt.ctl_path,
 		    d->mc == NULL ? err : "request failed");
 		data_fwd_free(d);
+		return;
+	}
+	if (mfd != fd) {
+		d->cli_fd = fd;
+		d->srv_fd = sp[0];
+		if (data_relay_ready(s))
+			data_fwd_relay(d);
 		return;
 	}
 	logit(LL_DEBUG1, "#%u data connection from %s to %s", s->id,
@@ -641,6 +832,8 @@ reply_done(struct session *s, int code)
 		if (cmd == FTP_CMD_TRANSFER && !s->xfer_running) {
 			s->xfer_running = 1;
 			clock_gettime(CLOCK_MONOTONIC, &s->xfer_start);
+			if (s->up_ssl != NULL)
+				data_relays_start(s);
 		}
 		return;
 	}
@@ -740,17 +933,196 @@ line_rest(struct evbuffer *in, struct evbuffer *out)
 	return eol.pos != -1;
 }
 
+/* Toward the server, TLS from here on: wrap the control's bufferevent. */
+static int
+srv_tls_start(struct session *s)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	if ((ssl = tls_upstream_ssl(up_name(s), NULL)) == NULL)
+		return -1;
+	if ((bev = bufferevent_openssl_filter_new(base, s->srv, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	/* A peer that closes without close_notify after QUIT is common. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	s->srv = bev;
+	s->up_ssl = ssl;
+	bufferevent_setcb(s->srv, server_read_cb, server_write_cb,
+	    server_event_cb, s);
+	bufferevent_setwatermark(s->srv, EV_READ, 0, CTL_BUF_HIGH);
+	bufferevent_enable(s->srv, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* Toward the client, TLS from here on (after our 234, or at once). */
+static int
+client_tls_start(struct session *s)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	if (s->cin != s->cout || (ssl = tls_client_ssl()) == NULL)
+		return -1;
+	if ((bev = bufferevent_openssl_filter_new(base, s->cin, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	s->cin = s->cout = bev;
+	bufferevent_setcb(bev, client_read_cb, client_write_cb,
+	    client_event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, CTL_BUF_HIGH);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	s->cl_tls = 1;
+	return 0;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+upstream_fail(struct session *s, const char *fmt, ...)
+{
+	char	why[LOG_TEXT_MAX], reply[LOG_TEXT_MAX + 32];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	logit(LL_ERROR, "#%u %s", s->id, why);
+	snprintf(reply, sizeof(reply), "421 ftpfwd: %s", why);
+	session_close(s, reply);
+}
+
+static int
+upstream_send(struct session *s, const char *line, enum up_phase next)
+{
+	evbuffer_add_printf(bufferevent_get_output(s->srv), "%s\r\n", line);
+	s->up_phase = next;
+	return 0;
+}
+
+/*
+ * UpstreamTLS: the server's banner is held while ftpfwd sends AUTH TLS
+ * (explicit), PBSZ 0 and PROT P, so the client's first line already
+ * travels encrypted.  Returns 1 once set-up is over and the server's
+ * lines can be read as usual, 0 while it goes on or has failed.
+ */
+static int
+upstream_setup(struct session *s)
+{
+	struct evbuffer	*in;
+	size_t		 total, linelen;
+	char		*line, text[LOG_TEXT_MAX], d[128];
+	int		 partial, code, more, ended, greeting = 220;
+
+	while (!s->dead && !s->closing && s->up_phase != UP_READY) {
+		in = bufferevent_get_input(s->srv);
+		if (next_line(in, &line, &linelen, &total, &partial) == -1)
+			return 0;
+		if (partial) {
+			upstream_fail(s, "the FTP server sent an over-long "
+			    "line during TLS set-up");
+			return 0;
+		}
+		escape(text, sizeof(text), line, linelen);
+		ended = 0;
+		if (s->up_code == 0) {
+			if (ftp_reply_start(line, linelen, &code, &more) ==
+			    -1) {
+				upstream_fail(s, "the FTP server sent \"%s\" "
+				    "during TLS set-up", text);
+				return 0;
+			}
+			if (more)
+				s->up_code = code;
+			else
+				ended = code;
+		} else if (ftp_reply_ends(line, linelen, s->up_code)) {
+			ended = s->up_code;
+			s->up_code = 0;
+		}
+		if (s->up_phase == UP_BANNER)
+			evbuffer_remove_buffer(in, s->banner, total);
+		else
+			evbuffer_drain(in, total);
+		if (ended == 0)
+			continue;
+		switch (s->up_phase) {
+		case UP_BANNER:
+			if (ended != 220) {
+				/* Busy or closing (421): the client hears it. */
+				greeting = ended;
+				s->up_phase = UP_READY;
+				break;
+			}
+			if (opt.up_tls == TLS_EXPLICIT)
+				upstream_send(s, "AUTH TLS", UP_AUTH);
+			else
+				upstream_send(s, "PBSZ 0", UP_PBSZ);
+			continue;
+		case UP_AUTH:
+			if (ended != 234) {
+				upstream_fail(s, "the FTP server refused AUTH "
+				    "TLS (\"%s\"); UpstreamTLS=explicit needs "
+				    "a server that speaks FTPS", text);
+				return 0;
+			}
+			if (srv_tls_start(s) == -1) {
+				upstream_fail(s, "cannot start TLS");
+				return 0;
+			}
+			/* Sent once the handshake is through. */
+			upstream_send(s, "PBSZ 0", UP_PBSZ);
+			continue;
+		case UP_PBSZ:
+			if (ended != 200) {
+				upstream_fail(s, "the FTP server refused PBSZ 0 "
+				    "(\"%s\")", text);
+				return 0;
+			}
+			upstream_send(s, "PROT P", UP_PROT);
+			continue;
+		case UP_PROT:
+			if (ended != 200) {
+				upstream_fail(s, "the FTP server refused PROT P "
+				    "(\"%s\")", text);
+				return 0;
+			}
+			s->up_phase = UP_READY;
+			logit(LL_VERBOSE, "#%u TLS to the FTP server: %s%s",
+			    s->id, tls_describe(s->up_ssl, d, sizeof(d)),
+			    opt.up_verify ? "" : ", certificate NOT verified "
+			    "(UpstreamVerify=no)");
+			break;
+		case UP_READY:
+			break;
+		}
+	}
+	if (s->dead || s->closing)
+		return 0;
+	/* The banner, at last, and the reply it answers. */
+	evbuffer_add_buffer(bufferevent_get_output(s->cout), s->banner);
+	reply_done(s, greeting);
+	return 1;
+}
+
 /* Server lines: pass them on, rewriting 227/229 and FEAT. */
 static void
 session_server_input(struct session *s)
 {
-	struct evbuffer		*in = bufferevent_get_input(s->srv);
-	struct evbuffer		*out = bufferevent_get_output(s->cout);
+	struct evbuffer		*in, *out;
 	enum ftp_cmd		 head;
 	size_t			 total, linelen;
 	char			*line;
 	int			 code, more, partial, ended, drop;
 
+	if (s->up_phase != UP_READY && !upstream_setup(s))
+		return;
+	in = bufferevent_get_input(s->srv);
+	out = bufferevent_get_output(s->cout);
 	while (!s->dead && evbuffer_get_length(in) > 0) {
 		if (s->s_longline) {
 			s->s_longline = !line_rest(in,
@@ -777,8 +1149,13 @@ session_server_input(struct session *s)
 		} else if (ftp_reply_ends(line, linelen, s->r_code)) {
 			ended = s->r_code;
 			s->r_code = 0;
-		} else if (s->r_feat && ftp_feat_is_auth(line, linelen))
-			drop = 1;
+		} else if (s->r_feat && ftp_feat_is_tls(line, linelen))
+			drop = 1;	/* the server's TLS is not the client's */
+		/* Ours, toward the client, before the FEAT reply's end. */
+		if (ended && s->r_feat && opt.cl_tls == TLS_EXPLICIT &&
+		    s->r_hold == HOLD_NONE)
+			evbuffer_add_printf(out, " AUTH TLS\r\n PBSZ\r\n"
+			    " PROT\r\n");
 
 		if (s->r_hold == HOLD_REPLY && (partial ||
 		    linelen == FTP_LINE_MAX ||
@@ -862,7 +1239,9 @@ struct act_data {
 	int			 srv_fd;	/* from the master */
 	int			 cli_fd;	/* to the client's data port */
 	struct event		*conn_ev;	/* connecting to the client */
-	struct join		*join;
+	struct join		*join;		/* plain: splice */
+	struct relay		*relay;		/* TLS on a side */
+	int			 connected;	/* waits for the 1xx */
 };
 
 static void
@@ -873,6 +1252,8 @@ act_data_free(struct act_data *a)
 		event_free(a->conn_ev);
 	if (a->join != NULL)
 		join_free(a->join);
+	else if (a->relay != NULL)
+		relay_free(a->relay);
 	else {
 		if (a->srv_fd != -1)
 			close(a->srv_fd);
@@ -892,6 +1273,51 @@ act_join_cb(struct join *j, const char *why, void *arg)
 	    (unsigned long long)join_bytes(j), why != NULL ? ": " : "",
 	    why != NULL ? why : "");
 	act_data_free(a);
+}
+
+static void
+act_relay_cb(struct relay *r, const char *why, void *arg)
+{
+	struct act_data	*a = arg;
+
+	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u active data "
+	    "connection done after %llu bytes%s%s", a->s->id,
+	    (unsigned long long)relay_bytes(r), why != NULL ? ": " : "",
+	    why != NULL ? why : "");
+	act_data_free(a);
+}
+
+static void
+act_data_relay(struct act_data *a)
+{
+	a->relay = data_relay(a->s, a->cli_fd, a->srv_fd, act_relay_cb, a);
+	a->srv_fd = a->cli_fd = -1;	/* the relay's, or closed */
+	a->connected = 0;
+	if (a->relay == NULL) {
+		logit(LL_ERROR, "#%u cannot relay the active data connection",
+		    a->s->id);
+		act_data_free(a);
+	}
+}
+
+/* The transfer's 1xx: start the data connections that waited for it. */
+static void
+data_relays_start(struct session *s)
+{
+	struct data_fwd	*d, *dn;
+	struct act_data	*a, *an;
+
+	/* A relay that fails frees its entry: step on before. */
+	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
+		dn = TAILQ_NEXT(d, entry);
+		if (d->relay == NULL && d->cli_fd != -1)
+			data_fwd_relay(d);
+	}
+	for (a = TAILQ_FIRST(&s->act_data); a != NULL; a = an) {
+		an = TAILQ_NEXT(a, entry);
+		if (a->connected)
+			act_data_relay(a);
+	}
 }
 
 /* The connect to the client's data port finished: join it or give up. */
@@ -916,6 +1342,12 @@ act_connect_cb(evutil_socket_t fd, short what, void *arg)
 	event_free(a->conn_ev);
 	a->conn_ev = NULL;
 	set_socket_opts(a->cli_fd);
+	if (data_needs_relay(s)) {
+		a->connected = 1;
+		if (data_relay_ready(s))
+			act_data_relay(a);
+		return;
+	}
 	a->join = join_new(base, a->srv_fd, a->cli_fd, act_join_cb, a);
 	a->srv_fd = a->cli_fd = -1;	/* the join has them, or closed them */
 	if (a->join == NULL) {
@@ -1188,6 +1620,72 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 }
 
 /*
+ * AUTH from the client: 234 and TLS with ClientTLS=explicit, else 534.
+ * Returns 1 when TLS has started and the input buffer is another one.
+ */
+static int
+session_auth(struct session *s, const char *arg, size_t len,
+    struct evbuffer *in, size_t total)
+{
+	evbuffer_drain(in, total);
+	if (opt.cl_tls != TLS_EXPLICIT) {
+		client_reply(s, "534 ftpfwd: TLS is not available through "
+		    "this forward; the ssh connection already encrypts the "
+		    "control connection");
+		return 0;
+	}
+	if (s->cl_tls) {
+		client_reply(s, "503 ftpfwd: TLS is already on");
+		return 0;
+	}
+	if (s->cin != s->cout) {
+		client_reply(s, "534 ftpfwd: TLS needs a socket, not pipes");
+		return 0;
+	}
+	if (ftp_parse_auth(arg, len) == -1) {
+		client_reply(s, "504 ftpfwd: only AUTH TLS is supported");
+		return 0;
+	}
+	client_reply(s, "234 AUTH TLS successful");
+	if (client_tls_start(s) == -1) {
+		session_end(s, "cannot start TLS");
+		return 1;
+	}
+	s->cl_prot = 'C';
+	logit(LL_DEBUG1, "#%u client TLS handshake", s->id);
+	return 1;
+}
+
+/* PBSZ and PROT, which ftpfwd answers when it does TLS on either side. */
+static void
+session_prot(struct session *s, enum ftp_cmd cmd, const char *arg,
+    size_t len)
+{
+	char	level;
+
+	if (!s->cl_tls) {
+		client_reply(s, "503 ftpfwd: %s needs AUTH TLS first",
+		    cmd == FTP_CMD_PBSZ ? "PBSZ" : "PROT");
+		return;
+	}
+	if (cmd == FTP_CMD_PBSZ) {
+		client_reply(s, "200 PBSZ=0");
+		return;
+	}
+	if (ftp_parse_prot(arg, len, &level) == -1) {
+		client_reply(s, "504 ftpfwd: PROT takes C or P");
+		return;
+	}
+	if (level != 'C' && level != 'P') {
+		client_reply(s, "536 ftpfwd: PROT %c is not supported, use C "
+		    "or P", level);
+		return;
+	}
+	s->cl_prot = level;
+	client_reply(s, "200 Protection level set to %c", level);
+}
+
+/*
  * Client lines.  Most pass byte for byte; PORT/EPRT are rewritten, AUTH
  * and LPRT/LPSV answered here.  Those wait until every earlier command
  * has had its reply, so our own replies never overtake the server's.
@@ -1224,7 +1722,8 @@ session_client_input(struct session *s)
 		    verb, s->pcount);
 		local = cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT ||
 		    cmd == FTP_CMD_AUTH || cmd == FTP_CMD_LPRT ||
-		    cmd == FTP_CMD_LPSV;
+		    cmd == FTP_CMD_LPSV || ((cmd == FTP_CMD_PBSZ ||
+		    cmd == FTP_CMD_PROT) && (opt.cl_tls || opt.up_tls));
 		if ((local && s->pcount > 0) || s->pcount == PENDING_MAX) {
 			s->c_wait = 1;
 			break;
@@ -1242,9 +1741,13 @@ session_client_input(struct session *s)
 			evbuffer_drain(in, total);
 			continue;
 		case FTP_CMD_AUTH:
-			client_reply(s, "534 ftpfwd: TLS is not available "
-			    "through this forward; the ssh connection already "
-			    "encrypts the control connection");
+			if (session_auth(s, line + argoff, linelen - argoff,
+			    in, total) == 1)
+				return;		/* TLS now: a new buffer */
+			continue;
+		case FTP_CMD_PBSZ:
+		case FTP_CMD_PROT:
+			session_prot(s, cmd, line + argoff, linelen - argoff);
 			evbuffer_drain(in, total);
 			continue;
 		case FTP_CMD_LPRT:
@@ -1324,17 +1827,57 @@ server_read_cb(struct bufferevent *bev, void *arg)
 	session_server_input(s);
 }
 
+/* Bytes still to go out: a TLS filter's own and its socket's. */
+static size_t
+bev_unsent(struct bufferevent *bev)
+{
+	struct bufferevent	*under;
+	size_t			 n;
+
+	n = evbuffer_get_length(bufferevent_get_output(bev));
+	if ((under = bufferevent_get_underlying(bev)) != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+static void
+drain_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	client_write_cb(s->cout, s);
+}
+
 /* Output drained: resume reading the other side, or finish closing. */
 static void
 client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
+	struct timeval	 tv = { 0, DRAIN_POLL_MS * 1000 };
+	SSL		*ssl;
 
 	if (s->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-		    (s->srv == NULL || evbuffer_get_length(
-		    bufferevent_get_output(s->srv)) == 0))
+		if (evbuffer_get_length(bufferevent_get_output(bev)) != 0 ||
+		    (s->srv != NULL && evbuffer_get_length(
+		    bufferevent_get_output(s->srv)) != 0))
+			return;
+		/* TLS: say close_notify, and let the socket send it all. */
+		if (s->cl_tls && !s->cl_shut &&
+		    (ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+			s->cl_shut = 1;
+			(void)SSL_shutdown(ssl);
+		}
+		if (bev_unsent(bev) == 0) {
 			session_end(s, NULL);
+			return;
+		}
+		/* The socket underneath tells the filter, not us: look again. */
+		if (s->drain_poll_ev == NULL)
+			s->drain_poll_ev = evtimer_new(base, drain_poll_cb, s);
+		if (s->drain_poll_ev != NULL)
+			evtimer_add(s->drain_poll_ev, &tv);
 		return;
 	}
 	if (s->srv != NULL && !s->srv_eof &&
@@ -1356,8 +1899,12 @@ static void
 client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
+	char		 why[LOG_TEXT_MAX];
 
-	(void)bev;
+	if ((what & BEV_EVENT_ERROR) && s->cl_tls) {
+		session_end(s, tls_error(bev, why, sizeof(why)));
+		return;
+	}
 	if (what & BEV_EVENT_ERROR) {
 		session_end(s, strerror(EVUTIL_SOCKET_ERROR()));
 		return;
@@ -1427,10 +1974,17 @@ static void
 server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
+	char		 why[LOG_TEXT_MAX];
 
-	(void)bev;
 	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) == 0 || s->srv_eof)
 		return;
+	if ((what & BEV_EVENT_ERROR) && s->up_ssl != NULL &&
+	    bufferevent_openssl_get_ssl(bev) != NULL) {
+		s->srv_eof = 1;
+		upstream_fail(s, "TLS to the FTP server %s failed: %s",
+		    up_name(s), tls_error(bev, why, sizeof(why)));
+		return;
+	}
 	s->srv_eof = 1;
 	bufferevent_disable(s->srv, EV_READ);
 	/* Before the master's verdict on the forward, that says why. */
@@ -1530,10 +2084,14 @@ session_free(evutil_socket_t fd, short what, void *arg)
 		bufferevent_free(s->srv);
 	if (s->held != NULL)
 		evbuffer_free(s->held);
+	if (s->banner != NULL)
+		evbuffer_free(s->banner);
 	if (s->idle_ev != NULL)
 		event_free(s->idle_ev);
 	if (s->drain_ev != NULL)
 		event_free(s->drain_ev);
+	if (s->drain_poll_ev != NULL)
+		event_free(s->drain_poll_ev);
 	if (s->eof_ev != NULL)
 		event_free(s->eof_ev);
 	free(s);
@@ -1572,6 +2130,8 @@ session_end(struct session *s, const char *why)
 		event_del(s->idle_ev);
 	if (s->drain_ev != NULL)
 		event_del(s->drain_ev);
+	if (s->drain_poll_ev != NULL)
+		event_del(s->drain_poll_ev);
 	if (s->eof_ev != NULL)
 		event_del(s->eof_ev);
 	pasv_close(s);
@@ -1649,6 +2209,7 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 		goto fail;
 	}
 	if ((s->held = evbuffer_new()) == NULL ||
+	    (s->banner = evbuffer_new()) == NULL ||
 	    (s->idle_ev = evtimer_new(base, idle_cb, s)) == NULL)
 		goto fail;
 	bufferevent_setcb(s->cin, client_read_cb, NULL, client_event_cb, s);
@@ -1689,6 +2250,24 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 		goto fail_reply;
 	}
 	pending_push(s, FTP_CMD_OTHER);		/* the server's greeting */
+	if (opt.up_tls != TLS_OFF) {
+		s->up_phase = UP_BANNER;
+		if (opt.up_tls == TLS_IMPLICIT && srv_tls_start(s) == -1) {
+			snprintf(err, sizeof(err), "cannot start TLS");
+			goto fail_reply;
+		}
+		if (!opt.up_verify)
+			logit(LL_ERROR, "#%u WARNING: the FTP server's "
+			    "certificate is not verified (UpstreamVerify=no)",
+			    s->id);
+	}
+	if (opt.cl_tls == TLS_IMPLICIT) {
+		if (client_tls_start(s) == -1) {
+			session_end(s, "cannot start TLS toward the client");
+			return;
+		}
+		s->cl_prot = 'P';
+	}
 	bufferevent_enable(s->cin, EV_READ);
 	bufferevent_enable(s->srv, EV_READ);
 	idle_reset(s);
@@ -2048,6 +2627,28 @@ parse_yesno(const char *name, const char *v)
 	die(EXIT_USAGE, "%s must be yes or no, not \"%s\"", name, v);
 }
 
+static enum tls_mode
+parse_tls_mode(const char *name, const char *v)
+{
+	if (strcasecmp(v, "off") == 0 || strcasecmp(v, "no") == 0)
+		return TLS_OFF;
+	if (strcasecmp(v, "explicit") == 0)
+		return TLS_EXPLICIT;
+	if (strcasecmp(v, "implicit") == 0)
+		return TLS_IMPLICIT;
+	die(EXIT_USAGE, "%s must be off, explicit or implicit, not \"%s\"",
+	    name, v);
+	return TLS_OFF;
+}
+
+static void
+set_string(char **where, const char *v)
+{
+	free(*where);
+	if ((*where = strdup(v)) == NULL)
+		die(EXIT_USAGE, "out of memory");
+}
+
 static void
 parse_option(const char *arg)
 {
@@ -2099,6 +2700,20 @@ parse_option(const char *arg)
 		opt.exit_with_master = parse_yesno(name, value);
 	else if (strcasecmp(name, "TcpNoDelay") == 0)
 		opt.tcp_nodelay = parse_yesno(name, value);
+	else if (strcasecmp(name, "UpstreamTLS") == 0)
+		opt.up_tls = parse_tls_mode(name, value);
+	else if (strcasecmp(name, "ClientTLS") == 0)
+		opt.cl_tls = parse_tls_mode(name, value);
+	else if (strcasecmp(name, "UpstreamVerify") == 0)
+		opt.up_verify = parse_yesno(name, value);
+	else if (strcasecmp(name, "UpstreamCAFile") == 0)
+		set_string(&opt.up_cafile, value);
+	else if (strcasecmp(name, "UpstreamServerName") == 0)
+		set_string(&opt.up_name, value);
+	else if (strcasecmp(name, "ClientCertificate") == 0)
+		set_string(&opt.cl_cert, value);
+	else if (strcasecmp(name, "ClientKey") == 0)
+		set_string(&opt.cl_key, value);
 	else
 		die(EXIT_USAGE, "unknown option \"%s\"", name);
 }
@@ -2336,12 +2951,14 @@ main(int argc, char *argv[])
 	struct addrinfo	 hints, *res;
 	struct event	*sigev[2];
 	int		 ch, i, j, e, verbose = 0, debug = 0, quiet = 0;
+	char		 err[256];
 
 	opt.family = AF_UNSPEC;
 	opt.max_sessions = DEFAULT_MAX_SESSIONS;
 	opt.idle_timeout = DEFAULT_IDLE_TIMEOUT;
 	opt.exit_with_master = -1;
 	opt.tcp_nodelay = 1;
+	opt.up_verify = 1;
 	opt.loglevel = LL_INFO;
 
 	while ((ch = getopt(argc, argv, "46dfqvVhL:W:S:F:o:")) != -1) {
@@ -2425,6 +3042,25 @@ main(int argc, char *argv[])
 		    "not \"%s\": %s", opt.active_bind, gai_strerror(e));
 	memcpy(&opt.active_addr, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
+
+	if (opt.up_tls != TLS_OFF) {
+		if (tls_upstream_init(opt.up_cafile, opt.up_verify, err,
+		    sizeof(err)) == -1)
+			die(EXIT_USAGE, "UpstreamTLS: %s", err);
+		if (!opt.up_verify)
+			logit(LL_ERROR, "WARNING: UpstreamVerify=no: the FTP "
+			    "server's certificate is not checked, so anyone "
+			    "between the ssh server and the FTP server can read "
+			    "and change the session");
+	}
+	if (opt.cl_tls != TLS_OFF) {
+		if (opt.cl_cert == NULL || opt.cl_key == NULL)
+			die(EXIT_USAGE, "ClientTLS needs -o ClientCertificate="
+			    "file and -o ClientKey=file");
+		if (tls_client_init(opt.cl_cert, opt.cl_key, err,
+		    sizeof(err)) == -1)
+			die(EXIT_USAGE, "ClientTLS: %s", err);
+	}
 
 	if (opt.ctl_path == NULL)
 		opt.ctl_path = lookup_control_path();

@@ -39,6 +39,8 @@ static const struct {
 	{ "QUIT", FTP_CMD_QUIT },
 	{ "ABOR", FTP_CMD_ABOR },
 	{ "REIN", FTP_CMD_REIN },
+	{ "PBSZ", FTP_CMD_PBSZ },
+	{ "PROT", FTP_CMD_PROT },
 	{ "RETR", FTP_CMD_TRANSFER },
 	{ "STOR", FTP_CMD_TRANSFER },
 	{ "STOU", FTP_CMD_TRANSFER },
@@ -314,22 +316,73 @@ ftp_reply_ends(const char *line, size_t len, int code)
 	return c == code && !more;
 }
 
-/* A feature line " AUTH TLS" in a FEAT reply. */
-int
-ftp_feat_is_auth(const char *line, size_t len)
+/* A FEAT reply's feature line (indented) naming a 4-letter feature. */
+static int
+feat_is(const char *line, size_t len, const char *name)
 {
-	size_t	i = 0;
+	size_t	i = 0, k;
 
 	while (i < len && line[i] == ' ')
 		i++;
 	if (i == 0 || len - i < 4)
 		return 0;
-	if (to_upper((unsigned char)line[i]) != 'A' ||
-	    to_upper((unsigned char)line[i + 1]) != 'U' ||
-	    to_upper((unsigned char)line[i + 2]) != 'T' ||
-	    to_upper((unsigned char)line[i + 3]) != 'H')
-		return 0;
+	for (k = 0; k < 4; k++)
+		if (to_upper((unsigned char)line[i + k]) != name[k])
+			return 0;
 	return len - i == 4 || line[i + 4] == ' ';
+}
+
+/* A feature line " AUTH TLS" in a FEAT reply. */
+int
+ftp_feat_is_auth(const char *line, size_t len)
+{
+	return feat_is(line, len, "AUTH");
+}
+
+/* AUTH, PBSZ or PROT: the features of RFC 4217. */
+int
+ftp_feat_is_tls(const char *line, size_t len)
+{
+	return feat_is(line, len, "AUTH") || feat_is(line, len, "PBSZ") ||
+	    feat_is(line, len, "PROT");
+}
+
+/* The argument of AUTH: 0 for TLS (RFC 4217, and its old names). */
+int
+ftp_parse_auth(const char *arg, size_t len)
+{
+	static const char	*names[] = { "TLS", "TLS-C", "SSL", "TLS-P" };
+	size_t			 i, k;
+
+	while (len > 0 && arg[len - 1] == ' ')
+		len--;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) != len)
+			continue;
+		for (k = 0; k < len; k++)
+			if (to_upper((unsigned char)arg[k]) != names[i][k])
+				break;
+		if (k == len)
+			return 0;
+	}
+	return -1;
+}
+
+/* The argument of PROT: one of C, S, E, P; the level in *levelp. */
+int
+ftp_parse_prot(const char *arg, size_t len, char *levelp)
+{
+	int	c;
+
+	while (len > 0 && arg[len - 1] == ' ')
+		len--;
+	if (len != 1)
+		return -1;
+	c = to_upper((unsigned char)arg[0]);
+	if (c != 'C' && c != 'S' && c != 'E' && c != 'P')
+		return -1;
+	*levelp = (char)c;
+	return 0;
 }
 
 static int

@@ -37,6 +37,8 @@ enum ftp_cmd {
 	FTP_CMD_QUIT,
 	FTP_CMD_ABOR,
 	FTP_CMD_REIN,
+	FTP_CMD_PBSZ,
+	FTP_CMD_PROT,
 	FTP_CMD_TRANSFER	/* RETR STOR STOU APPE LIST NLST MLSD */
 };
 
@@ -49,6 +51,9 @@ int	ftp_parse_229(const char *, size_t, uint16_t *);
 int	ftp_reply_start(const char *, size_t, int *, int *);
 int	ftp_reply_ends(const char *, size_t, int);
 int	ftp_feat_is_auth(const char *, size_t);
+int	ftp_feat_is_tls(const char *, size_t);
+int	ftp_parse_auth(const char *, size_t);
+int	ftp_parse_prot(const char *, size_t, char *);
 
 int	ftp_fmt_port(char *, size_t, const struct sockaddr *);
 int	ftp_fmt_eprt(char *, size_t, const struct sockaddr *);

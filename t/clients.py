@@ -3,6 +3,7 @@ returns (ok, text): whether the client said it succeeded, and what it
 printed (for listings and for diagnostics)."""
 
 import ftplib
+import ssl
 import subprocess
 
 TIMEOUT = 120
@@ -177,3 +178,43 @@ class InetutilsFtp:
 
 
 CLIENTS = [Curl, Lftp, Ftplib, InetutilsFtp]
+
+
+# -- The same clients, set to insist on FTPS (explicit, AUTH TLS) --------
+class CurlTLS(Curl):
+    name = "curl --ssl-reqd"
+
+    def __init__(self, port, user, password, active, cwd="", ca=None):
+        Curl.__init__(self, port, user, password, active, cwd)
+        self.base += ["--ssl-reqd", "--cacert", ca]
+
+
+class LftpTLS(Lftp):
+    name = "lftp ftp:ssl-force"
+
+    def __init__(self, port, user, password, active, cwd="", ca=None):
+        Lftp.__init__(self, port, user, password, active, cwd)
+        self.pre = ("set ftp:ssl-force true; set ftp:ssl-protect-data "
+                    "true; set ssl:ca-file '%s'; " % ca) + self.pre
+
+
+class FtplibTLS(Ftplib):
+    name = "ftplib FTP_TLS"
+
+    def __init__(self, port, user, password, active, cwd="", ca=None):
+        Ftplib.__init__(self, port, user, password, active, cwd)
+        self.ca = ca
+
+    def session(self):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        f = ftplib.FTP_TLS(context=ctx)
+        f.connect("127.0.0.1", self.port, timeout=TIMEOUT)
+        f.login(self.user, self.password)      # AUTH TLS first
+        f.prot_p()
+        f.set_pasv(not self.active)
+        if self.cwd:
+            f.cwd(self.cwd)
+        return f
+
+
+TLS_CLIENTS = [CurlTLS, LftpTLS, FtplibTLS]

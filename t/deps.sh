@@ -4,7 +4,7 @@
 
 build="gcc make pkg-config libevent-dev libssl-dev clang libclang-rt-14-dev"
 lab="openssh-server openssh-client openssl iproute2 perl curl lftp \
-inetutils-ftp socat python3 python3-pyftpdlib valgrind"
+inetutils-ftp socat python3 python3-pyftpdlib python3-openssl valgrind"
 # FTP servers conflict with each other as packages: vsftpd gets its own
 # apt-get call, which may not remove another server to make room.
 server="vsftpd"

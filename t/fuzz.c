@@ -87,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	(void)ss;
 #elif defined(FUZZ_TARGET_reply)
-	char	esc[64];
+	char	esc[64], level;
 	int	code, more;
 
 	if (ftp_reply_start(p, size, &code, &more) == 0 &&
@@ -95,6 +95,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    ftp_reply_ends(p, size, code) != !more))
 		abort();
 	(void)ftp_feat_is_auth(p, size);
+	(void)ftp_feat_is_tls(p, size);
+	(void)ftp_parse_auth(p, size);
+	if (ftp_parse_prot(p, size, &level) == 0 && level != 'C' &&
+	    level != 'S' && level != 'E' && level != 'P')
+		abort();
 	if (ftp_escape(esc, sizeof(esc), p, size) >= sizeof(esc))
 		abort();
 	(void)ss;

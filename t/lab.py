@@ -208,19 +208,52 @@ class Lab:
         os.chmod(root, 0o777 if writable else 0o755)
         return root
 
-    def start_pyftpdlib(self, user="alice", password="secret"):
-        root = self.make_root("pyftpd-root")
+    def start_pyftpdlib(self, user="alice", password="secret", tls=False):
+        name = "pyftpd-tls" if tls else "pyftpd"
+        root = self.make_root(name + "-root")
         port = free_port()
-        p = self.spawn([PY, os.path.join(HERE, "pyftpd.py"), str(port), root,
-                        user, password], "pyftpd.log")
+        argv = [PY, os.path.join(HERE, "pyftpd.py"), str(port), root, user,
+                password]
+        if tls:
+            argv += [self.certs()["cert"], self.certs()["key"]]
+        p = self.spawn(argv, name + ".log")
         wait_for("pyftpdlib on port %d" % port, port_open(port))
-        return Server("pyftpdlib", port, root, user, password, p)
+        return Server("pyftpdlib" + ("-tls" if tls else ""), port, root,
+                      user, password, p)
 
-    def start_vsftpd(self, extra=()):
+    def certs(self):
+        """A CA, and a certificate it signed for localhost and 127.0.0.1;
+        another CA that signed nothing of ours."""
+        d = self.path("pki")
+        files = {k: os.path.join(d, k + ".pem") for k in
+                 ("ca", "ca-key", "cert", "key", "other-ca", "other-ca-key")}
+        if os.path.exists(files["cert"]):
+            return files
+        os.makedirs(d)
+
+        def openssl(*args):
+            subprocess.run(["openssl"] + list(args), check=True,
+                           capture_output=True)
+        for ca in ("ca", "other-ca"):
+            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-days", "2", "-subj", "/CN=ftpfwd test " + ca,
+                    "-keyout", files[ca + "-key"], "-out", files[ca])
+        csr = os.path.join(d, "cert.csr")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj",
+                "/CN=localhost", "-keyout", files["key"], "-out", csr)
+        ext = os.path.join(d, "ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        openssl("x509", "-req", "-in", csr, "-CA", files["ca"], "-CAkey",
+                files["ca-key"], "-CAcreateserial", "-days", "2",
+                "-extfile", ext, "-out", files["cert"])
+        return files
+
+    def start_vsftpd(self, extra=(), tls=False, name="vsftpd"):
         # vsftpd will not chroot an anonymous user into a writable
         # directory: the files live in a writable pub/ below it.
-        top = self.make_root("vsftpd-root", writable=False)
-        root = self.make_root(os.path.join("vsftpd-root", "pub"))
+        top = self.make_root(name + "-root", writable=False)
+        root = self.make_root(os.path.join(name + "-root", "pub"))
         port = free_port()
         os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
         conf = ["listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1",
@@ -233,14 +266,23 @@ class Lab:
                 "allow_writeable_chroot=YES", "seccomp_sandbox=NO",
                 "connect_from_port_20=NO", "port_promiscuous=NO",
                 "pasv_promiscuous=NO", "xferlog_enable=YES",
-                "vsftpd_log_file=" + self.path("vsftpd.xfer"),
-                "secure_chroot_dir=/var/run/vsftpd/empty"] + list(extra)
-        with open(self.path("vsftpd.conf"), "w") as f:
+                "vsftpd_log_file=" + self.path(name + ".xfer"),
+                "secure_chroot_dir=/var/run/vsftpd/empty"]
+        if tls:
+            # FTPS only, as strict as vsftpd gets: TLS for the login and
+            # every data connection, each resuming the control session.
+            conf += ["ssl_enable=YES", "allow_anon_ssl=YES",
+                     "force_anon_logins_ssl=YES", "force_anon_data_ssl=YES",
+                     "require_ssl_reuse=YES", "ssl_ciphers=HIGH",
+                     "rsa_cert_file=" + self.certs()["cert"],
+                     "rsa_private_key_file=" + self.certs()["key"]]
+        conf += list(extra)
+        cfg = self.path(name + ".conf")
+        with open(cfg, "w") as f:
             f.write("\n".join(conf) + "\n")
-        p = self.spawn(["/usr/sbin/vsftpd", self.path("vsftpd.conf")],
-                       "vsftpd.log")
+        p = self.spawn(["/usr/sbin/vsftpd", cfg], name + ".log")
         wait_for("vsftpd on port %d" % port, port_open(port))
-        return Server("vsftpd", port, root, "anonymous", "ftpfwd@", p,
+        return Server(name, port, root, "anonymous", "ftpfwd@", p,
                       cwd="pub")
 
     # -- ftpfwd --------------------------------------------------------

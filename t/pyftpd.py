@@ -1,15 +1,28 @@
 """pyftpdlib as a test FTP server: one user with a writable home.
-usage: pyftpd.py port root user password"""
+usage: pyftpd.py port root user password [certfile keyfile]
+With a certificate it is an FTPS server that requires TLS on the control
+and data connections (TLS_FTPHandler, Debian's python3-openssl)."""
 
 import logging
 import sys
 
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import ThreadedFTPServer
 
 port, root, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], \
     sys.argv[4]
+if len(sys.argv) > 5:
+    from OpenSSL import SSL
+    # pyftpdlib 1.5.7 drops TLS 1.3 data connections that resume the
+    # control's session (curl's do, straight to it, with no ftpfwd):
+    # TLS 1.2 here, so the tests cover session ids; vsftpd covers 1.3.
+    TLS_FTPHandler.ssl_protocol = SSL.TLSv1_2_METHOD
+    TLS_FTPHandler.certfile = sys.argv[5]
+    TLS_FTPHandler.keyfile = sys.argv[6]
+    TLS_FTPHandler.tls_control_required = True
+    TLS_FTPHandler.tls_data_required = True
+    FTPHandler = TLS_FTPHandler                    # noqa: F811
 logging.basicConfig(level=logging.DEBUG,
                     format="%(asctime)s %(message)s")
 auth = DummyAuthorizer()

@@ -308,6 +308,35 @@ test_replies(void)
 	ok(!ftp_feat_is_auth(" AUTHX", 6), "FEAT not AUTH", " AUTHX");
 	ok(!ftp_feat_is_auth("AUTH TLS", 8), "FEAT not AUTH", "AUTH TLS");
 	ok(!ftp_feat_is_auth(" EPSV", 5), "FEAT not AUTH", " EPSV");
+	ok(ftp_feat_is_tls(" PBSZ", 5), "FEAT TLS", " PBSZ");
+	ok(ftp_feat_is_tls(" PROT", 5), "FEAT TLS", " PROT");
+	ok(ftp_feat_is_tls(" AUTH TLS", 9), "FEAT TLS", " AUTH TLS");
+	ok(!ftp_feat_is_tls(" PROTX", 6), "FEAT not TLS", " PROTX");
+	ok(!ftp_feat_is_tls(" PBS", 4), "FEAT not TLS", " PBS");
+}
+
+static void
+test_tls_args(void)
+{
+	char	level = 0;
+
+	ok(ftp_parse_auth("TLS", 3) == 0, "AUTH", "TLS");
+	ok(ftp_parse_auth("tls ", 4) == 0, "AUTH", "tls, trailing space");
+	ok(ftp_parse_auth("SSL", 3) == 0, "AUTH", "SSL");
+	ok(ftp_parse_auth("TLS-C", 5) == 0, "AUTH", "TLS-C");
+	ok(ftp_parse_auth("TLSX", 4) == -1, "AUTH refused", "TLSX");
+	ok(ftp_parse_auth("TL", 2) == -1, "AUTH refused", "TL");
+	ok(ftp_parse_auth("", 0) == -1, "AUTH refused", "empty");
+	ok(ftp_parse_auth("TLS\0", 4) == -1, "AUTH refused", "TLS NUL");
+	ok(ftp_parse_prot("P", 1, &level) == 0 && level == 'P', "PROT",
+	    "P");
+	ok(ftp_parse_prot("c", 1, &level) == 0 && level == 'C', "PROT",
+	    "c");
+	ok(ftp_parse_prot("S", 1, &level) == 0 && level == 'S', "PROT",
+	    "S");
+	ok(ftp_parse_prot("X", 1, &level) == -1, "PROT refused", "X");
+	ok(ftp_parse_prot("PP", 2, &level) == -1, "PROT refused", "PP");
+	ok(ftp_parse_prot("", 0, &level) == -1, "PROT refused", "empty");
 }
 
 static void
@@ -367,6 +396,7 @@ main(void)
 	test_format();
 	test_replies();
 	test_misc();
+	test_tls_args();
 	test_mux();
 	printf("1..%d\n", ntest);
 	return nfail != 0;

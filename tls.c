@@ -1,0 +1,387 @@
+/*
+ * tls.c: OpenSSL contexts for both sides, and the relay that carries a
+ * data connection when either side of it is TLS.
+ *
+ * Toward the FTP server ftpfwd is the TLS client, on data connections
+ * too (RFC 4217 keeps the roles of the control connection whoever
+ * connects), and each data connection resumes the control connection's
+ * session: vsftpd's require_ssl_reuse refuses those that do not.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+#define RELAY_HIGH	(256 * 1024)	/* bytes queued toward a slow side */
+#define RELAY_LINGER	5		/* seconds to wait for the peers */
+
+static SSL_CTX	*up_ctx;		/* we are the client */
+static int	 up_verify;
+static SSL_CTX	*cl_ctx;		/* we are the server */
+
+/* The first OpenSSL error queued, for a start-up message. */
+static void
+ssl_err(char *err, size_t errlen, const char *what, const char *file)
+{
+	char	buf[256];
+
+	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+	snprintf(err, errlen, "%s %s: %s", what, file, buf);
+	ERR_clear_error();
+}
+
+int
+tls_upstream_init(const char *cafile, int verify, char *err, size_t errlen)
+{
+	if ((up_ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(up_ctx, TLS1_2_VERSION) != 1) {
+		ssl_err(err, errlen, "cannot set up", "TLS");
+		return -1;
+	}
+	up_verify = verify;
+	if (!verify)
+		return 0;
+	SSL_CTX_set_verify(up_ctx, SSL_VERIFY_PEER, NULL);
+	if (cafile != NULL) {
+		if (SSL_CTX_load_verify_locations(up_ctx, cafile, NULL) != 1) {
+			ssl_err(err, errlen, "cannot load CA file", cafile);
+			return -1;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(up_ctx) != 1) {
+		ssl_err(err, errlen, "cannot load", "the system trust store");
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_client_init(const char *cert, const char *key, char *err, size_t errlen)
+{
+	static const unsigned char	sid_ctx[] = "ftpfwd";
+
+	if ((cl_ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(cl_ctx, TLS1_2_VERSION) != 1) {
+		ssl_err(err, errlen, "cannot set up", "TLS");
+		return -1;
+	}
+	if (SSL_CTX_use_certificate_chain_file(cl_ctx, cert) != 1) {
+		ssl_err(err, errlen, "cannot load ClientCertificate", cert);
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(cl_ctx, key, SSL_FILETYPE_PEM) != 1) {
+		ssl_err(err, errlen, "cannot load ClientKey", key);
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(cl_ctx) != 1) {
+		ssl_err(err, errlen, "ClientKey does not match", cert);
+		return -1;
+	}
+	/* Clients resume their control session on data connections. */
+	SSL_CTX_set_session_id_context(cl_ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	return 0;
+}
+
+/* A connection to the FTP server: check its name, resume if we can. */
+SSL *
+tls_upstream_ssl(const char *name, SSL_SESSION *resume)
+{
+	unsigned char	 ip[16];
+	SSL		*ssl;
+	int		 is_ip;
+
+	if ((ssl = SSL_new(up_ctx)) == NULL)
+		return NULL;
+	is_ip = inet_pton(AF_INET, name, ip) == 1 ||
+	    inet_pton(AF_INET6, name, ip) == 1;
+	if (!is_ip && SSL_set_tlsext_host_name(ssl, name) != 1)
+		goto fail;
+	if (up_verify) {
+		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    name) != 1 : SSL_set1_host(ssl, name) != 1)
+			goto fail;
+	}
+	if (resume != NULL && SSL_set_session(ssl, resume) != 1)
+		goto fail;
+	return ssl;
+ fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+SSL *
+tls_client_ssl(void)
+{
+	return SSL_new(cl_ctx);
+}
+
+/* Why a TLS bufferevent failed, in words: the certificate check first. */
+char *
+tls_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long	 e;
+	long		 vr;
+	size_t		 used;
+
+	buf[0] = '\0';
+	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		snprintf(buf, len, "certificate verify failed: %s",
+		    X509_verify_cert_error_string(vr));
+		return buf;
+	}
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		used = strlen(buf);
+		if (used > 0 && used + 3 < len) {
+			memcpy(buf + used, "; ", 3);
+			used += 2;
+		}
+		if (used + 1 < len)
+			ERR_error_string_n(e, buf + used, len - used);
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, len, "the connection closed during TLS");
+	return buf;
+}
+
+const char *
+tls_describe(SSL *ssl, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s%s", SSL_get_version(ssl),
+	    SSL_get_cipher_name(ssl), SSL_session_reused(ssl) ?
+	    ", resumed" : "");
+	return buf;
+}
+
+/*
+ * The relay: bytes read on one side are written to the other.  FTP moves
+ * data one way per connection, so the first end of file (or error) ends
+ * it: once what was read is written out, each TLS side gets its
+ * close_notify and both sockets close.
+ */
+struct relay {
+	struct event_base	*base;
+	struct bufferevent	*bev[2];
+	relay_cb		 cb;
+	void			*arg;
+	uint64_t		 bytes;
+	int			 ending;	/* flushing toward side ending */
+	int			 ending_side;
+	int			 lingering;	/* waiting for both peers' EOF */
+	int			 closed[2];
+	struct event		*linger_ev;
+	int			 dead;
+};
+
+static void	relay_end(struct relay *, const char *);
+static void	relay_done(struct relay *, const char *);
+
+static void
+relay_move(struct relay *r, int from)
+{
+	struct evbuffer	*in = bufferevent_get_input(r->bev[from]);
+	struct evbuffer	*out = bufferevent_get_output(r->bev[1 - from]);
+
+	r->bytes += evbuffer_get_length(in);
+	evbuffer_add_buffer(out, in);
+	if (evbuffer_get_length(out) >= RELAY_HIGH)
+		bufferevent_disable(r->bev[from], EV_READ);
+}
+
+static void
+relay_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay	*r = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+
+	if (r->lingering) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	relay_move(r, bev == r->bev[1]);
+}
+
+static void
+relay_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct relay	*r = arg;
+	int		 side = bev == r->bev[1];
+
+	if (r->ending) {
+		if (side == r->ending_side)
+			relay_end(r, NULL);
+		return;
+	}
+	/* Drained below the low watermark: read the other side again. */
+	bufferevent_enable(r->bev[1 - side], EV_READ);
+}
+
+static void
+relay_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay	*r = arg;
+	int		 side = bev == r->bev[1];
+	char		 why[256];
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (r->lingering) {
+		r->closed[side] = 1;
+		bufferevent_disable(bev, EV_READ);
+		if (r->closed[0] && r->closed[1])
+			relay_done(r, NULL);
+		return;
+	}
+	if (r->ending)
+		return;
+	if ((what & BEV_EVENT_ERROR) &&
+	    bufferevent_openssl_get_ssl(bev) != NULL) {
+		relay_end(r, tls_error(bev, why, sizeof(why)));
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+		relay_end(r, why);
+		return;
+	}
+	/* End of file: pass on what came before it, then end. */
+	relay_move(r, side);
+	r->ending = 1;
+	r->ending_side = 1 - side;
+	bufferevent_setwatermark(r->bev[1 - side], EV_WRITE, 0, 0);
+	bufferevent_disable(r->bev[side], EV_READ);
+	bufferevent_disable(r->bev[1 - side], EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(r->bev[1 - side])) == 0)
+		relay_end(r, NULL);
+}
+
+static void
+relay_done(struct relay *r, const char *why)
+{
+	int	i;
+
+	if (r->dead)
+		return;
+	for (i = 0; i < 2; i++)
+		bufferevent_disable(r->bev[i], EV_READ | EV_WRITE);
+	if (r->linger_ev != NULL)
+		event_del(r->linger_ev);
+	r->cb(r, why, r->arg);
+}
+
+static void
+relay_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	relay_done(arg, NULL);
+}
+
+/*
+ * A clean end: close_notify to each TLS peer, our FIN to each, then wait
+ * for theirs.  Closing at once could reset a connection whose peer has
+ * not read our last bytes yet (vsftpd then fails an upload with 426).
+ */
+static void
+relay_end(struct relay *r, const char *why)
+{
+	struct timeval	 tv = { RELAY_LINGER, 0 };
+	SSL		*ssl;
+	int		 i;
+
+	if (r->dead || r->lingering)
+		return;
+	if (why != NULL) {
+		relay_done(r, why);
+		return;
+	}
+	r->lingering = 1;
+	for (i = 0; i < 2; i++) {
+		if ((ssl = bufferevent_openssl_get_ssl(r->bev[i])) != NULL)
+			(void)SSL_shutdown(ssl);
+		(void)shutdown(bufferevent_getfd(r->bev[i]), SHUT_WR);
+		bufferevent_disable(r->bev[i], EV_WRITE);
+		bufferevent_enable(r->bev[i], EV_READ);
+	}
+	if ((r->linger_ev = evtimer_new(r->base, relay_linger_cb, r)) ==
+	    NULL || evtimer_add(r->linger_ev, &tv) != 0)
+		relay_done(r, NULL);
+}
+
+struct relay *
+relay_new(struct bufferevent *a, struct bufferevent *b, relay_cb cb,
+    void *arg)
+{
+	struct relay	*r;
+	int		 i;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->base = bufferevent_get_base(a);
+	r->bev[0] = a;
+	r->bev[1] = b;
+	r->cb = cb;
+	r->arg = arg;
+	for (i = 0; i < 2; i++) {
+		if (bufferevent_openssl_get_ssl(r->bev[i]) != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(r->bev[i],
+			    1);
+		bufferevent_setcb(r->bev[i], relay_read_cb, relay_write_cb,
+		    relay_event_cb, r);
+		bufferevent_setwatermark(r->bev[i], EV_WRITE, RELAY_HIGH / 2,
+		    0);
+		bufferevent_enable(r->bev[i], EV_READ | EV_WRITE);
+	}
+	return r;
+}
+
+uint64_t
+relay_bytes(const struct relay *r)
+{
+	return r->bytes;
+}
+
+static void
+relay_free_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay	*r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->linger_ev != NULL)
+		event_free(r->linger_ev);
+	free(r);
+}
+
+/* Close both sides; the memory goes later, from the loop. */
+void
+relay_free(struct relay *r)
+{
+	int	i;
+
+	if (r == NULL || r->dead)
+		return;
+	r->dead = 1;
+	if (r->linger_ev != NULL)
+		event_del(r->linger_ev);
+	for (i = 0; i < 2; i++)
+		bufferevent_free(r->bev[i]);	/* safe inside its callbacks */
+	(void)event_base_once(r->base, -1, EV_TIMEOUT, relay_free_now, r,
+	    NULL);
+}
