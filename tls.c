@@ -30,6 +30,7 @@
 
 #define RELAY_HIGH	(256 * 1024)	/* bytes queued toward a slow side */
 #define RELAY_LINGER	5		/* seconds to wait for the peers */
+#define RELAY_CHUNK	(128 * 1024)	/* bytes per read or write */
 
 static SSL_CTX	*up_ctx;		/* we are the client */
 static int	 up_verify;
@@ -346,6 +347,9 @@ relay_new(struct bufferevent *a, struct bufferevent *b, relay_cb cb,
 		    relay_event_cb, r);
 		bufferevent_setwatermark(r->bev[i], EV_WRITE, RELAY_HIGH / 2,
 		    0);
+		/* libevent's 16 KiB default means a wakeup per TLS record. */
+		bufferevent_set_max_single_read(r->bev[i], RELAY_CHUNK);
+		bufferevent_set_max_single_write(r->bev[i], RELAY_CHUNK);
 		bufferevent_enable(r->bev[i], EV_READ | EV_WRITE);
 	}
 	return r;
