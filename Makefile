@@ -36,8 +36,8 @@ FUZZ_CC ?=	clang
 FUZZ_CFLAGS =	-g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -D_GNU_SOURCE $(DEPS_CFLAGS)
 
-.PHONY: all bench clean check demo deps install uninstall lint fuzz fuzzers FORCE \
-	soak
+.PHONY: all bench clean check demo deps dist install uninstall lint fuzz \
+	fuzzers FORCE soak
 
 all: $(PROG)
 
@@ -97,8 +97,15 @@ install: $(PROG)
 	install -m 755 $(PROG) $(DESTDIR)$(BINDIR)/$(PROG)
 	install -m 644 man/ftpfwd.1 $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
 
+# A tarball of what git tracks, which builds and tests on its own.
+DIST =		$(PROG)-$(VERSION)
+dist:
+	git archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD
+	@echo $(DIST).tar.gz
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/$(PROG) $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
 
 clean:
-	rm -f $(PROG) $(OBJS) t/test_ftpparse $(FUZZ_BINS) .build-flags
+	rm -f $(PROG) $(OBJS) t/test_ftpparse $(FUZZ_BINS) .build-flags \
+	    $(PROG)-*.tar.gz

@@ -5,14 +5,16 @@
  * stdio forward of the master.  ftpfwd reads the control lines in both
  * directions and, for every data connection, asks the master for the
  * forward it needs: a stdio forward carrying the client's passive data
- * socket, or a remote forward that the server's active data connection
- * comes back through.  The data bytes never pass through ftpfwd.
+ * socket, or the session's remote forward that the server's active data
+ * connections come back through, joined to the client with splice(2).
+ * Only with TLS on a side (tls.c) do data bytes pass through user space.
  */
 
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -21,6 +23,7 @@
 #include <arpa/inet.h>
 
 #include <ctype.h>
+#include <stddef.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,9 +71,11 @@
 #define ACT_BACKLOG		4	/* active data connections queued */
 #define RUNDIR_PARENT_MAX	64	/* keep socket paths within sun_path */
 #define MASTER_RETRY		1	/* seconds between master reconnects */
+#define MASTER_POLL_MS		200	/* without pidfd_open(2): kill(pid, 0) */
 #define HELLO_TIMEOUT_MS	10000
 #define EOF_JUDGE_MS		100	/* let a dying master finish dying */
 #define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
+#define USER_LOG_MAX		64	/* a user name kept for the status */
 #define ADDR_STR_MAX		(INET6_ADDRSTRLEN + 8)
 #define HOST_STR_MAX		(NI_MAXHOST + 8)
 
@@ -89,6 +94,18 @@ static const struct {
 	{ "DEBUG2", LL_DEBUG2 }, { "DEBUG3", LL_DEBUG3 },
 };
 
+/* SyslogFacility, as ssh_config names them. */
+static const struct {
+	const char	*name;
+	int		 facility;
+} facilities[] = {
+	{ "DAEMON", LOG_DAEMON }, { "USER", LOG_USER }, { "AUTH", LOG_AUTH },
+	{ "LOCAL0", LOG_LOCAL0 }, { "LOCAL1", LOG_LOCAL1 },
+	{ "LOCAL2", LOG_LOCAL2 }, { "LOCAL3", LOG_LOCAL3 },
+	{ "LOCAL4", LOG_LOCAL4 }, { "LOCAL5", LOG_LOCAL5 },
+	{ "LOCAL6", LOG_LOCAL6 }, { "LOCAL7", LOG_LOCAL7 },
+};
+
 /* One -L or -W: where FTP sessions go, as reached from the ssh server. */
 struct forward {
 	char		*bind_host;		/* NULL: all interfaces */
@@ -98,6 +115,9 @@ struct forward {
 	int		 fds[MAX_LISTENERS];
 	struct evconnlistener *lev[MAX_LISTENERS];
 	int		 nfds;
+	uint16_t	 bound_port;
+	int		 claim_fd;		/* "mine, for this master" */
+	struct event	*claim_ev;
 };
 
 /*
@@ -155,6 +175,7 @@ struct session {
 	struct evbuffer		*held;
 	int			 last_code;
 	int			 logged_in;	/* the server said 230 */
+	char			 user[USER_LOG_MAX];	/* escaped, for SIGUSR1 */
 
 	/* The current data transfer, for the log and the idle timer. */
 	int			 xfer_running;
@@ -224,6 +245,8 @@ static struct {
 	u_int			 idle_timeout;
 	int			 exit_with_master;	/* -1: by -f */
 	int			 tcp_nodelay;
+	int			 start_master;
+	int			 facility;	/* syslog, once daemonized */
 	enum tls_mode		 up_tls;
 	char			*up_cafile;
 	char			*up_name;
@@ -238,7 +261,10 @@ static struct sessions		 sessions = TAILQ_HEAD_INITIALIZER(sessions);
 static u_int			 nsessions;
 static u_int			 next_session_id = 1;
 static int			 use_syslog;
-static struct mux_conn		*watch_mux;
+static struct mux_conn		*watch_mux;	/* asking the master's pid */
+static pid_t			 master_pid;	/* the master watched, or 0 */
+static int			 master_pidfd = -1;
+static struct event		*master_ev;
 static struct event		*accept_ev;
 static struct event		*retry_ev;
 static int			 shutting_down;
@@ -257,6 +283,8 @@ static void	server_write_cb(struct bufferevent *, void *);
 static void	server_event_cb(struct bufferevent *, short, void *);
 static void	act_disarm(struct session *);
 static void	data_relays_start(struct session *);
+static void	watch_open(void);
+static void	shutdown_all(const char *);
 
 static void __attribute__((format(printf, 2, 3)))
 logit(enum loglevel level, const char *fmt, ...)
@@ -1787,6 +1815,8 @@ session_client_input(struct session *s)
 		case FTP_CMD_USER:
 			logit(LL_VERBOSE, "#%u user %s", s->id, escape(u,
 			    sizeof(u), line + argoff, linelen - argoff));
+			escape(s->user, sizeof(s->user), line + argoff,
+			    linelen - argoff);
 			break;
 		default:
 			break;
@@ -1942,7 +1972,7 @@ server_eof_judge(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (watch_mux == NULL || !master_alive())
+	if ((master_pid == 0 && watch_mux == NULL) || !master_alive())
 		session_close(s, "421 ftpfwd: ssh connection closed");
 	else
 		session_close(s, "421 ftpfwd: the FTP server closed the "
@@ -2413,6 +2443,58 @@ shutdown_all(const char *reply)
 		event_base_loopexit(base, NULL);
 }
 
+/* SIGUSR1: one line per live session, for whoever wonders what runs. */
+static void
+status_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct session	*s;
+	struct act_data	*a;
+	struct data_fwd	*d;
+	uint64_t	 bytes;
+	int		 counted;
+	char		 xfer[128];
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	logit(LL_INFO, "%u session%s, master at %s", nsessions,
+	    nsessions == 1 ? "" : "s", opt.ctl_path);
+	TAILQ_FOREACH(s, &sessions, entry) {
+		bytes = 0;
+		counted = 0;
+		TAILQ_FOREACH(a, &s->act_data, entry) {
+			if (a->join != NULL)
+				bytes += join_bytes(a->join);
+			if (a->relay != NULL)
+				bytes += relay_bytes(a->relay);
+			counted = 1;
+		}
+		TAILQ_FOREACH(d, &s->data, entry) {
+			if (d->relay != NULL) {
+				bytes += relay_bytes(d->relay);
+				counted = 1;
+			}
+		}
+		if (!s->xfer_running)
+			snprintf(xfer, sizeof(xfer), "no transfer");
+		else if (counted)
+			snprintf(xfer, sizeof(xfer), "%s %s for %.1fs, %llu "
+			    "bytes", s->xfer_verb, s->data_mode != NULL ?
+			    s->data_mode : "-", elapsed_since(&s->xfer_start),
+			    (unsigned long long)bytes);
+		else
+			snprintf(xfer, sizeof(xfer), "%s %s for %.1fs (bytes "
+			    "moved by the master)", s->xfer_verb,
+			    s->data_mode != NULL ? s->data_mode : "-",
+			    elapsed_since(&s->xfer_start));
+		logit(LL_INFO, "#%u %s user %s, %s, up %lds, %u transfers, %s",
+		    s->id, s->client_str, s->user[0] != '\0' ? s->user : "-",
+		    s->closing ? "closing" : s->logged_in ? "logged in" :
+		    "not logged in", (long)(time(NULL) - s->started),
+		    s->nxfers, xfer);
+	}
+}
+
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -2484,23 +2566,11 @@ nodelay_session(void)
 }
 
 static void
-watch_mux_cb(struct mux_conn *mc, enum mux_event ev,
-    const struct mux_reply *r, void *arg)
+master_gone(const char *why)
 {
-	char	why[LOG_TEXT_MAX], reply[256];
+	char	reply[256];
 
-	(void)arg;
-	if (ev == MUX_EV_READY) {
-		logit(LL_DEBUG1, "master at %s answers", opt.ctl_path);
-		nodelay_session();
-		return;
-	}
-	if (ev != MUX_EV_CLOSED)
-		return;
-	mux_free(mc);
-	watch_mux = NULL;
-	logit(LL_INFO, "ssh master at %s went away: %s", opt.ctl_path,
-	    escape(why, sizeof(why), r->reason, r->reason_len));
+	logit(LL_INFO, "ssh master at %s went away: %s", opt.ctl_path, why);
 	if (opt.exit_with_master) {
 		snprintf(reply, sizeof(reply), "421 ftpfwd: ssh connection to "
 		    "%s closed", opt.destination != NULL ? opt.destination :
@@ -2509,6 +2579,87 @@ watch_mux_cb(struct mux_conn *mc, enum mux_event ev,
 		return;
 	}
 	watch_open();
+}
+
+static void
+master_exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv = { 0, MASTER_POLL_MS * 1000 };
+
+	(void)what;
+	(void)arg;
+	if (master_pidfd == -1 && kill(master_pid, 0) == 0) {
+		evtimer_add(master_ev, &tv);	/* no pidfd: look again */
+		return;
+	}
+	event_free(master_ev);
+	master_ev = NULL;
+	if (fd != -1 && master_pidfd != -1) {
+		close(master_pidfd);
+		master_pidfd = -1;
+	}
+	master_pid = 0;
+	master_gone("it exited");
+}
+
+/*
+ * Watch the master's process, not a mux connection: an open mux client
+ * counts as a live channel, and would keep a master with ControlPersist
+ * set to a timeout from ever expiring.
+ */
+static void
+master_watch(pid_t pid)
+{
+	struct timeval	tv = { 0, MASTER_POLL_MS * 1000 };
+
+	master_pid = pid;
+#ifdef SYS_pidfd_open
+	master_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#endif
+	if (master_pidfd != -1) {
+		if ((master_ev = event_new(base, master_pidfd, EV_READ,
+		    master_exit_cb, NULL)) != NULL &&
+		    event_add(master_ev, NULL) == 0)
+			return;
+	} else if ((master_ev = evtimer_new(base, master_exit_cb, NULL)) !=
+	    NULL && evtimer_add(master_ev, &tv) == 0)
+		return;
+	die(EXIT_USAGE, "cannot watch the master (pid %ld)", (long)pid);
+}
+
+static void
+watch_mux_cb(struct mux_conn *mc, enum mux_event ev,
+    const struct mux_reply *r, void *arg)
+{
+	char		why[LOG_TEXT_MAX];
+	uint32_t	rid;
+
+	(void)arg;
+	switch (ev) {
+	case MUX_EV_READY:
+		logit(LL_DEBUG1, "master at %s answers", opt.ctl_path);
+		nodelay_session();
+		if (mux_alive_check(mc, &rid) == 0)
+			return;
+		snprintf(why, sizeof(why), "cannot ask for its pid");
+		break;
+	case MUX_EV_ALIVE:
+		logit(LL_DEBUG1, "master at %s is pid %u", opt.ctl_path,
+		    r->value);
+		mux_free(mc);
+		watch_mux = NULL;
+		master_watch((pid_t)r->value);
+		return;
+	case MUX_EV_CLOSED:
+	case MUX_EV_FAILURE:
+		escape(why, sizeof(why), r->reason, r->reason_len);
+		break;
+	default:
+		return;
+	}
+	mux_free(mc);
+	watch_mux = NULL;
+	master_gone(why);
 }
 
 static void
@@ -2594,6 +2745,7 @@ parse_forward(const char *spec, struct forward *f, int is_w)
 		    is_w ? "-W" : "-L", spec, is_w ? "host:port" :
 		    "[bind_address:]port:host:hostport");
 	memset(f, 0, sizeof(*f));
+	f->claim_fd = -1;
 	if (!is_w) {
 		if (n == 4) {
 			bind = unbracket(fld[i++]);
@@ -2700,7 +2852,18 @@ parse_option(const char *arg)
 		opt.exit_with_master = parse_yesno(name, value);
 	else if (strcasecmp(name, "TcpNoDelay") == 0)
 		opt.tcp_nodelay = parse_yesno(name, value);
-	else if (strcasecmp(name, "UpstreamTLS") == 0)
+	else if (strcasecmp(name, "StartMaster") == 0)
+		opt.start_master = parse_yesno(name, value);
+	else if (strcasecmp(name, "SyslogFacility") == 0) {
+		for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]);
+		    i++)
+			if (strcasecmp(value, facilities[i].name) == 0)
+				break;
+		if (i == sizeof(facilities) / sizeof(facilities[0]))
+			die(EXIT_USAGE, "unknown SyslogFacility \"%s\" (DAEMON, "
+			    "USER, AUTH, LOCAL0 to LOCAL7)", value);
+		opt.facility = facilities[i].facility;
+	} else if (strcasecmp(name, "UpstreamTLS") == 0)
 		opt.up_tls = parse_tls_mode(name, value);
 	else if (strcasecmp(name, "ClientTLS") == 0)
 		opt.cl_tls = parse_tls_mode(name, value);
@@ -2784,6 +2947,79 @@ die_no_master(const char *why)
  * Before serving in the foreground, make sure the master answers.  Not
  * with -f: under LocalCommand the master answers nothing until we exit.
  */
+/*
+ * StartMaster=yes and nobody answers: start the master the way its user
+ * would, and wait for ssh -f to have authenticated.  A socket that only
+ * refuses is a dead master's, which ssh will not replace: remove it, as
+ * ssh's own ControlMaster=auto does.
+ */
+static void
+start_master(int stale)
+{
+	pid_t	pid;
+	int	status;
+
+	if (stale && unlink(opt.ctl_path) == 0)
+		logit(LL_INFO, "removed %s, a dead master's socket",
+		    opt.ctl_path);
+	logit(LL_INFO, "no master at %s: starting one with ssh -fN %s",
+	    opt.ctl_path, opt.destination);
+	if ((pid = fork()) == -1)
+		die(EXIT_USAGE, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (opt.ssh_config != NULL)
+			execlp("ssh", "ssh", "-F", opt.ssh_config, "-fN", "-o",
+			    "ControlMaster=yes", "-o", "ControlPersist=yes",
+			    "--", opt.destination, (char *)NULL);
+		else
+			execlp("ssh", "ssh", "-fN", "-o", "ControlMaster=yes",
+			    "-o", "ControlPersist=yes", "--", opt.destination,
+			    (char *)NULL);
+		fprintf(stderr, "ftpfwd: cannot run ssh: %s\n",
+		    strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			die(EXIT_USAGE, "waitpid: %s", strerror(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		die(EXIT_NO_MASTER, "StartMaster: ssh -fN %s failed (exit "
+		    "%d)", opt.destination, WIFEXITED(status) ?
+		    WEXITSTATUS(status) : -1);
+}
+
+/*
+ * Socket activation (systemd, or systemd-socket-activate): listeners
+ * passed as descriptors 3 and up, for this process.  Returns how many.
+ */
+static int
+listen_fds(void)
+{
+	const char	*pid_s, *n_s;
+	unsigned long	 pid, n;
+	int		 i;
+
+	if ((pid_s = getenv("LISTEN_PID")) == NULL ||
+	    (n_s = getenv("LISTEN_FDS")) == NULL)
+		return 0;
+	if (ftp_parse_uint(pid_s, strlen(pid_s), INT32_MAX, &pid) == -1 ||
+	    (pid_t)pid != getpid())
+		return 0;
+	if (ftp_parse_uint(n_s, strlen(n_s), MAX_LISTENERS, &n) == -1 ||
+	    n == 0)
+		die(EXIT_USAGE, "LISTEN_FDS must be 1 to %d, not \"%s\"",
+		    MAX_LISTENERS, n_s);
+	for (i = 0; i < (int)n; i++)
+		if (fcntl(3 + i, F_SETFD, FD_CLOEXEC) == -1)
+			die(EXIT_USAGE, "LISTEN_FDS: descriptor %d: %s", 3 + i,
+			    strerror(errno));
+	/* Not for the ssh we may run. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return (int)n;
+}
+
 static void
 check_master(int full)
 {
@@ -2798,7 +3034,12 @@ check_master(int full)
 	ssize_t				n;
 	int				fd;
 
-	if ((fd = mux_connect_fd(opt.ctl_path, err, sizeof(err))) == -1)
+	if ((fd = mux_connect_fd(opt.ctl_path, err, sizeof(err))) == -1 &&
+	    opt.start_master && opt.destination != NULL) {
+		start_master(errno == ECONNREFUSED);
+		fd = mux_connect_fd(opt.ctl_path, err, sizeof(err));
+	}
+	if (fd == -1)
 		die_no_master(err);
 	if (!full) {
 		close(fd);
@@ -2824,6 +3065,82 @@ check_master(int full)
 	    r.type != MUX_MSG_HELLO || r.rid != MUX_VERSION)
 		die_no_master("does not speak mux protocol version 4");
 	close(fd);
+}
+
+/*
+ * The name under which a live ftpfwd holds a listen address for one
+ * master: an abstract Unix socket, which goes when the process goes.
+ * A second ftpfwd -f for the same address and master (LocalCommand run
+ * again) finds it and steps aside instead of failing the ssh login.
+ */
+static socklen_t
+claim_name(const struct forward *f, uint16_t port, struct sockaddr_un *sun)
+{
+	uint64_t	 h = 14695981039346656037ULL;	/* FNV-1a */
+	const char	*p;
+	int		 n;
+
+	for (p = opt.ctl_path; *p != '\0'; p++) {
+		h ^= (u_char)*p;
+		h *= 1099511628211ULL;
+	}
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1,
+	    "ftpfwd/%s/%u/%016llx", f->bind_host != NULL ? f->bind_host : "*",
+	    port, (unsigned long long)h);
+	if (n < 0 || (size_t)n >= sizeof(sun->sun_path) - 1)
+		n = sizeof(sun->sun_path) - 2;
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+/* Who holds f's address for our master?  Its pid, or 0 if nobody. */
+static pid_t
+claim_holder(const struct forward *f)
+{
+	struct sockaddr_un	sun;
+	struct ucred		cred;
+	socklen_t		len = claim_name(f, f->bind_port, &sun);
+	socklen_t		clen = sizeof(cred);
+	pid_t			pid = 0;
+	int			fd;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return 0;
+	if ((connect(fd, (struct sockaddr *)&sun, len) == 0 ||
+	    errno == EAGAIN) && getsockopt(fd, SOL_SOCKET, SO_PEERCRED,
+	    &cred, &clen) == 0 && cred.uid == getuid())
+		pid = cred.pid > 0 ? cred.pid : 1;
+	close(fd);
+	return pid;
+}
+
+static void
+claim_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	c;
+
+	(void)what;
+	(void)arg;
+	if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) != -1)
+		close(c);		/* the question was the answer */
+}
+
+static void
+claim(struct forward *f, uint16_t port)
+{
+	struct sockaddr_un	sun;
+	socklen_t		len = claim_name(f, port, &sun);
+
+	if ((f->claim_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return;
+	if (bind(f->claim_fd, (struct sockaddr *)&sun, len) == -1 ||
+	    listen(f->claim_fd, 4) == -1) {
+		close(f->claim_fd);
+		f->claim_fd = -1;
+	}
 }
 
 static int
@@ -2857,6 +3174,7 @@ bind_forward(struct forward *f)
 	socklen_t		 len = sizeof(ss);
 	char			 port[8];
 	uint16_t		 want = f->bind_port;
+	pid_t			 holder;
 	int			 e, fd, saved = 0;
 
 	memset(&hints, 0, sizeof(hints));
@@ -2879,10 +3197,19 @@ bind_forward(struct forward *f)
 		f->fds[f->nfds++] = fd;
 	}
 	freeaddrinfo(res);
+	if (f->nfds == 0 && saved == EADDRINUSE && f->bind_port != 0 &&
+	    (holder = claim_holder(f)) != 0) {
+		logit(LL_INFO, "%s port %u is already served by ftpfwd (pid "
+		    "%ld) for the master at %s", f->bind_host != NULL ?
+		    f->bind_host : "*", f->bind_port, (long)holder,
+		    opt.ctl_path);
+		exit(0);
+	}
 	if (f->nfds == 0)
 		die(EXIT_USAGE, "cannot listen on %s port %u: %s",
 		    f->bind_host != NULL ? f->bind_host : "*", f->bind_port,
 		    strerror(saved));
+	f->bound_port = want;
 	if (f->bind_port == 0)
 		fprintf(stderr, "Allocated port %u for FTP forward to %s:%u\n",
 		    want, f->host, f->port);
@@ -2909,7 +3236,7 @@ daemonize(void)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
-	openlog("ftpfwd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	openlog("ftpfwd", LOG_PID | LOG_NDELAY, opt.facility);
 	use_syslog = 1;
 }
 
@@ -2949,8 +3276,9 @@ int
 main(int argc, char *argv[])
 {
 	struct addrinfo	 hints, *res;
-	struct event	*sigev[2];
+	struct event	*sigev[3];
 	int		 ch, i, j, e, verbose = 0, debug = 0, quiet = 0;
+	int		 nlisten = 0;
 	char		 err[256];
 
 	opt.family = AF_UNSPEC;
@@ -2959,6 +3287,7 @@ main(int argc, char *argv[])
 	opt.exit_with_master = -1;
 	opt.tcp_nodelay = 1;
 	opt.up_verify = 1;
+	opt.facility = LOG_DAEMON;
 	opt.loglevel = LL_INFO;
 
 	while ((ch = getopt(argc, argv, "46dfqvVhL:W:S:F:o:")) != -1) {
@@ -3068,7 +3397,15 @@ main(int argc, char *argv[])
 
 	if (!opt.stdio_mode && opt.nfwds == 0)
 		parse_forward(DEFAULT_FORWARD, &opt.fwds[opt.nfwds++], 0);
-	for (i = 0; i < opt.nfwds; i++)
+	/* Passed listeners serve the first forward; its bind part is moot. */
+	if (!opt.stdio_mode && (nlisten = listen_fds()) > 0) {
+		for (i = 0; i < nlisten; i++)
+			opt.fwds[0].fds[opt.fwds[0].nfds++] = 3 + i;
+		logit(LL_INFO, "serving %d socket%s from the service manager "
+		    "for %s:%u", nlisten, nlisten == 1 ? "" : "s",
+		    opt.fwds[0].host, opt.fwds[0].port);
+	}
+	for (i = nlisten > 0 ? 1 : 0; i < opt.nfwds; i++)
 		bind_forward(&opt.fwds[i]);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -3077,6 +3414,10 @@ main(int argc, char *argv[])
 		daemonize();
 
 	atexit(rundir_remove);
+	/* After the fork: the claim names the process that serves. */
+	for (i = 0; i < opt.nfwds; i++)
+		if (opt.fwds[i].nfds > 0)
+			claim(&opt.fwds[i], opt.fwds[i].bound_port);
 
 	/* After the fork: an epoll set must not be shared with a parent. */
 	if ((base = event_base_new()) == NULL)
@@ -3095,10 +3436,16 @@ main(int argc, char *argv[])
 			evconnlistener_set_error_cb(opt.fwds[i].lev[j],
 			    accept_error_cb);
 		}
+		if (opt.fwds[i].claim_fd != -1 && ((opt.fwds[i].claim_ev =
+		    event_new(base, opt.fwds[i].claim_fd, EV_READ | EV_PERSIST,
+		    claim_accept_cb, NULL)) == NULL ||
+		    event_add(opt.fwds[i].claim_ev, NULL) != 0))
+			die(EXIT_USAGE, "cannot listen");
 	}
 	sigev[0] = evsignal_new(base, SIGTERM, signal_cb, NULL);
 	sigev[1] = evsignal_new(base, SIGINT, signal_cb, NULL);
-	for (i = 0; i < 2; i++)
+	sigev[2] = evsignal_new(base, SIGUSR1, status_cb, NULL);
+	for (i = 0; i < 3; i++)
 		if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0)
 			die(EXIT_USAGE, "cannot catch signals");
 
@@ -3109,7 +3456,7 @@ main(int argc, char *argv[])
 		logit(LL_INFO, "ready, master at %s", opt.ctl_path);
 	event_base_dispatch(base);
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		event_free(sigev[i]);
 	for (i = 0; i < opt.nfwds; i++)
 		for (j = 0; j < opt.fwds[i].nfds; j++)

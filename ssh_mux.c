@@ -278,8 +278,11 @@ mux_dispatch(struct mux_conn *mc, const struct mux_reply *r)
 	case MUX_S_EXIT_MESSAGE:
 		mux_report(mc, MUX_EV_EXIT, r);
 		break;
+	case MUX_S_ALIVE:
+		mux_report(mc, MUX_EV_ALIVE, r);
+		break;
 	default:
-		/* MUX_S_ALIVE and the like: nothing we asked for. */
+		/* MUX_S_TTY_ALLOC_FAIL and the like: nothing we asked for. */
 		break;
 	}
 }
@@ -564,6 +567,23 @@ mux_new_session(struct mux_conn *mc, const char *command, int fd,
 	}
 	mc->pass_fds[0] = mc->pass_fds[1] = mc->pass_fds[2] = fd;
 	mc->npass = 3;
+	return mux_send(mc, m);
+}
+
+/* Ask the master for its pid (MUX_S_ALIVE); it opens no channel. */
+int
+mux_alive_check(struct mux_conn *mc, uint32_t *ridp)
+{
+	struct evbuffer	*m;
+
+	if (mc->dead || (m = evbuffer_new()) == NULL)
+		return -1;
+	*ridp = mc->next_rid++;
+	if (buf_put_u32(m, MUX_C_ALIVE_CHECK) != 0 ||
+	    buf_put_u32(m, *ridp) != 0) {
+		evbuffer_free(m);
+		return -1;
+	}
 	return mux_send(mc, m);
 }
 

@@ -15,6 +15,7 @@ struct mux_conn;
 
 #define MUX_MSG_HELLO		0x00000001
 #define MUX_C_NEW_SESSION	0x10000002
+#define MUX_C_ALIVE_CHECK	0x10000004
 #define MUX_C_OPEN_FWD		0x10000006
 #define MUX_C_CLOSE_FWD		0x10000007
 #define MUX_C_NEW_STDIO_FWD	0x10000008
@@ -55,6 +56,7 @@ enum mux_event {
 	MUX_EV_SESSION_OPENED,	/* a stdio forward is up */
 	MUX_EV_FAILURE,		/* failure or permission denied; reason */
 	MUX_EV_EXIT,		/* a session ended; value is its status */
+	MUX_EV_ALIVE,		/* MUX_S_ALIVE; value is the master's pid */
 	MUX_EV_CLOSED		/* the connection is gone; reason */
 };
 
@@ -76,6 +78,7 @@ int	 mux_open_rfwd_path(struct mux_conn *, const char *, uint16_t,
 	    const char *, uint32_t *);
 int	 mux_close_rfwd_path(struct mux_conn *, const char *, uint16_t,
 	    const char *, uint32_t *);
+int	 mux_alive_check(struct mux_conn *, uint32_t *);
 int	 mux_is_ready(const struct mux_conn *);
 void	 mux_set_cb(struct mux_conn *, mux_cb, void *);
 void	 mux_free(struct mux_conn *);

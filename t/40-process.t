@@ -4,6 +4,7 @@ import ftplib
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 
@@ -124,11 +125,17 @@ if dpid:
     lab.pids.append(dpid)
 ok, text = fetch(fport, active=True)
 t.ok(ok, "-f: an active transfer through the daemon", text)
-r = ftpfwd("-f", "-L", "127.0.0.1:%d:127.0.0.1:%d" % (fport, srv.port),
+# The port held by something else (the same master's ftpfwd: t/45).
+taker = socket.socket()
+taker.bind(("127.0.0.1", 0))
+taker.listen(1)
+tport = taker.getsockname()[1]
+r = ftpfwd("-f", "-L", "127.0.0.1:%d:127.0.0.1:%d" % (tport, srv.port),
            "-S", lab.ctl)
 t.ok(r.returncode == 1 and "cannot listen on 127.0.0.1 port %d: Address "
-     "already in use" % fport in r.stderr,
+     "already in use" % tport in r.stderr,
      "-f with the port taken: non-zero and why", r.stderr)
+taker.close()
 
 # -- -W through socat --------------------------------------------------
 wport = L.free_port()

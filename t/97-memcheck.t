@@ -3,6 +3,7 @@
 # killed and restarted, SIGTERM.  No invalid access, no leak.
 import ftplib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,7 +78,10 @@ p.send_signal(signal.SIGTERM)
 t.is_(c.reply(), "421 ftpfwd: shutting down", "SIGTERM: 421")
 p.wait(timeout=120)
 with open(report) as f:
-    text = f.read()
+    # "--pid--" lines are valgrind's notes on itself (3.19 does not know
+    # pidfd_open(2), so ftpfwd polls the master's pid instead); errors
+    # and leaks are "==pid==" lines.
+    text = "".join(ln for ln in f if not re.match(r"--\d+-- ", ln))
 t.ok(p.returncode == 0 and text.strip() == "",
      "valgrind: no invalid access, no leak (exit %d)" % p.returncode, text)
 t.done()

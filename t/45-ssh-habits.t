@@ -1,0 +1,219 @@
+# ftpfwd inside ssh's own habits: the README's and the man page's
+# LocalCommand recipe, run by ssh itself; exit with the master; a second
+# ftpfwd for the same address; SIGUSR1; socket activation; StartMaster;
+# install, dist and -V.
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L                                   # noqa: E402
+from clients import Curl                          # noqa: E402
+
+t = L.Tap()
+
+
+def recipe_lines(text):
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.strip() ==
+                 "Host ftpgw")
+    out = []
+    for ln in lines[start:]:
+        if not ln.strip() or ln.startswith(".") or ln.startswith("("):
+            break
+        out.append(ln.split())
+    return out
+
+
+readme = recipe_lines(open(os.path.join(L.TOP, "README")).read())
+man = recipe_lines(open(os.path.join(L.TOP, "man", "ftpfwd.1")).read())
+t.is_(man, readme, "the man page's recipe is the README's, word for word")
+
+lab = L.Lab.started(t, "habits")
+with lab.setup(t):
+    srv = lab.start_vsftpd()
+L.make_file(os.path.join(srv.root, "f1m"), 1000 * 1000)
+want = L.sha256(os.path.join(srv.root, "f1m"))
+port = L.free_port()
+ctl = lab.path("cm-ftpgw")
+# The recipe as written; only what names this machine is replaced: the
+# host, the ControlPath (not under the real ~/.ssh), the ports.
+subst = {"bastion.example.com": "127.0.0.1", "~/.ssh/cm-%C": ctl,
+         "2121:ftp.internal:21": "%d:127.0.0.1:%d" % (port, srv.port)}
+conf = []
+for words in readme:
+    words = [subst.get(w, w) for w in words]
+    conf.append(("    " if words[0] != "Host" else "") + " ".join(words))
+conf += ["    Port %d" % lab.ssh_port, "    User root",
+         "    IdentityFile " + lab.path("id"), "    IdentitiesOnly yes",
+         "    UserKnownHostsFile " + lab.path("known_hosts"),
+         "    StrictHostKeyChecking accept-new", "    BatchMode yes",
+         "    LogLevel ERROR"]
+cfg = lab.path("recipe_config")
+with open(cfg, "w") as f:
+    f.write("\n".join(conf) + "\n")
+env = dict(os.environ, PATH=L.TOP + ":" + os.environ["PATH"])
+
+
+def ssh(*args, timeout=30):
+    return subprocess.run(["ssh", "-F", cfg] + list(args), env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def ftpfwds():
+    """Our ftpfwd processes: those whose command line has our port."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"ftpfwd") and \
+                ("%d:127.0.0.1" % port).encode() in b" ".join(argv) and \
+                L.pid_alive(int(d)):
+            pids.append(int(d))
+    return pids
+
+
+def fetch():
+    c = Curl(port, srv.user, srv.password, False, srv.cwd)
+    ok, out = c.get("f1m", lab.path("got"))
+    return ok and L.sha256(lab.path("got")) == want
+
+
+# -- ssh -fN, as the README says --------------------------------------------
+t0 = time.monotonic()
+r = ssh("-fN", "ftpgw")
+L.wait_for("the recipe's forward", L.port_open(port), timeout=10)
+t.ok(r.returncode == 0 and time.monotonic() - t0 < 5,
+     "ssh -fN ftpgw: master and forward up within 5 s", r.stderr)
+t.ok(fetch(), "a download through the recipe's forward, sha256")
+pids = ftpfwds()
+t.is_(len(pids), 1, "one ftpfwd")
+r = ssh("ftpgw", "true")
+t.ok(r.returncode == 0 and ftpfwds() == pids,
+     "a second login with the same config leaves exactly that one")
+second = subprocess.run([L.FTPFWD, "-f", "-S", ctl, "-L",
+                         "%d:127.0.0.1:%d" % (port, srv.port)],
+                        capture_output=True, text=True, timeout=30)
+t.ok(second.returncode == 0 and "already served by ftpfwd (pid %d)" %
+     pids[0] in second.stderr and ftpfwds() == pids,
+     "a second ftpfwd -f for the same address and master says so, exits 0",
+     second.stderr)
+other = subprocess.run([L.FTPFWD, "-f", "-S", lab.ctl, "-L",
+                        "%d:127.0.0.1:%d" % (port, srv.port)],
+                       capture_output=True, text=True, timeout=30)
+t.ok(other.returncode == 1 and "cannot listen" in other.stderr,
+     "for another master, the port in use is an error", other.stderr)
+
+# SIGUSR1: one line per session, in syslog under -f: ask a foreground one.
+fg = lab.start_ftpfwd(srv.port, log="status.log")
+c = L.Raw(fg.port)
+c.login(srv.user, srv.password)
+fg.send_signal(signal.SIGUSR1)
+L.wait_for("the status line", lambda: "user anonymous, " in
+           lab.log("status.log"), timeout=10)
+line = [ln for ln in lab.log("status.log").splitlines()
+        if "user anonymous, " in ln][0]
+t.ok(re.search(r"#1 127\.0\.0\.1 user anonymous, logged in, up \d+s, "
+               r"0 transfers, no transfer$", line),
+     "SIGUSR1: a line per session (client, user, state, age, transfer)",
+     line)
+c.close()
+
+# -- ssh -O exit: ftpfwd goes within 1 s ----------------------------------
+pid = pids[0]
+ssh("-O", "exit", "ftpgw")
+t0 = time.monotonic()
+L.wait_for("ftpfwd to exit", lambda: not L.pid_alive(pid), timeout=10)
+t.ok(time.monotonic() - t0 < 1, "ssh -O exit: ftpfwd gone within 1 s "
+     "(%.2fs)" % (time.monotonic() - t0))
+
+# -- ControlPersist=5: the master goes by itself, and ftpfwd with it -----
+r = ssh("-o", "ControlPersist=5", "ftpgw", "true")
+L.wait_for("the recipe's forward", L.port_open(port), timeout=10)
+t.ok(r.returncode == 0 and fetch(),
+     "ControlPersist=5: forward up after ssh ftpgw true, download works")
+pids = ftpfwds()
+L.wait_for("the master to expire", lambda: not os.path.exists(ctl),
+           timeout=30)
+t0 = time.monotonic()
+L.wait_for("ftpfwd to exit", lambda: not ftpfwds(), timeout=10)
+t.ok(len(pids) == 1 and time.monotonic() - t0 < 1,
+     "the master expired: ftpfwd gone within 1 s")
+
+# -- StartMaster=yes -------------------------------------------------------
+fwd = subprocess.Popen([L.FTPFWD, "-d", "-F", cfg, "-o", "StartMaster=yes",
+                        "-o", "ExitWithMaster=yes", "-L",
+                        "%d:127.0.0.1:%d" % (port, srv.port), "ftpgw"],
+                       env=env, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+lab.pids.append(fwd.pid)
+L.wait_for("StartMaster's forward", L.port_open(port), timeout=20)
+t.ok(os.path.exists(ctl) and fetch(),
+     "StartMaster=yes: no master, so ftpfwd started one and serves")
+ssh("-O", "exit", "ftpgw")
+fwd.wait(timeout=10)
+
+# -- Socket activation ----------------------------------------------------
+activate = shutil.which("systemd-socket-activate")
+if activate is None:
+    t.skip("socket activation", "systemd-socket-activate is not "
+           "installed (Debian package systemd)")
+else:
+    sport = L.free_port()
+    sa = lab.spawn([activate, "-l", "127.0.0.1:%d" % sport, L.FTPFWD, "-d",
+                    "-S", lab.ctl, "-L", "0:127.0.0.1:%d" % srv.port],
+                   "activate.log")
+    L.wait_for("the activated socket", L.port_open(sport))
+    c = Curl(sport, srv.user, srv.password, False, srv.cwd)
+    ok, out = c.get("f1m", lab.path("got-sa"))
+    t.ok(ok and L.sha256(lab.path("got-sa")) == want and
+         "serving 1 socket from the service manager" in
+         lab.log("activate.log"), "socket activation: ftpfwd serves the "
+         "listener it was passed", out + lab.log("activate.log"))
+    sa.terminate()
+
+# -- -V, make install, make dist -------------------------------------------
+version = re.search(r"^VERSION =\s*(\S+)", open(os.path.join(
+    L.TOP, "Makefile")).read(), re.M).group(1)
+r = subprocess.run([L.FTPFWD, "-V"], capture_output=True, text=True)
+t.is_(r.stdout.strip(), "ftpfwd " + version, "-V prints the Makefile's "
+      "version")
+dest = lab.path("destdir")
+r = subprocess.run(["make", "-s", "-C", L.TOP, "install", "DESTDIR=" + dest,
+                    "PREFIX=/usr"], capture_output=True, text=True)
+files = sorted(os.path.relpath(os.path.join(d, f), dest)
+               for d, _, fs in os.walk(dest) for f in fs)
+t.is_(files, ["usr/bin/ftpfwd", "usr/share/man/man1/ftpfwd.1"],
+      "make install DESTDIR=... PREFIX=/usr puts exactly the two files")
+subprocess.run(["make", "-s", "-C", L.TOP, "uninstall", "DESTDIR=" + dest,
+                "PREFIX=/usr"], capture_output=True)
+t.ok(not any(fs for _, _, fs in os.walk(dest)), "make uninstall takes them")
+if not os.path.isdir(os.path.join(L.TOP, ".git")):
+    t.skip("make dist", "not a git checkout")
+else:
+    r = subprocess.run(["make", "-s", "-C", L.TOP, "dist"],
+                       capture_output=True, text=True)
+    tgz = os.path.join(L.TOP, "ftpfwd-%s.tar.gz" % version)
+    built = lab.path("dist")
+    os.mkdir(built)
+    if r.returncode == 0 and os.path.exists(tgz):
+        with tarfile.open(tgz) as tf:
+            tf.extractall(built)
+        os.unlink(tgz)
+    b = subprocess.run(["make", "-s", "-C", os.path.join(
+        built, "ftpfwd-" + version)], capture_output=True, text=True)
+    t.ok(b.returncode == 0 and os.access(os.path.join(
+        built, "ftpfwd-" + version, "ftpfwd"), os.X_OK),
+        "make dist: the tarball builds on its own", r.stderr + b.stderr)
+t.done()
