@@ -2644,7 +2644,7 @@ watch_mux_cb(struct mux_conn *mc, enum mux_event ev,
 		snprintf(why, sizeof(why), "cannot ask for its pid");
 		break;
 	case MUX_EV_ALIVE:
-		logit(LL_DEBUG1, "master at %s is pid %u", opt.ctl_path,
+		logit(LL_VERBOSE, "master at %s is pid %u", opt.ctl_path,
 		    r->value);
 		mux_free(mc);
 		watch_mux = NULL;
