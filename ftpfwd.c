@@ -1655,6 +1655,9 @@ static int
 session_auth(struct session *s, const char *arg, size_t len,
     struct evbuffer *in, size_t total)
 {
+	/* arg points into in: judge it before the line goes. */
+	int	tls = ftp_parse_auth(arg, len) == 0;
+
 	evbuffer_drain(in, total);
 	if (opt.cl_tls != TLS_EXPLICIT) {
 		client_reply(s, "534 ftpfwd: TLS is not available through "
@@ -1670,7 +1673,7 @@ session_auth(struct session *s, const char *arg, size_t len,
 		client_reply(s, "534 ftpfwd: TLS needs a socket, not pipes");
 		return 0;
 	}
-	if (ftp_parse_auth(arg, len) == -1) {
+	if (!tls) {
 		client_reply(s, "504 ftpfwd: only AUTH TLS is supported");
 		return 0;
 	}
