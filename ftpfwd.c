@@ -121,16 +121,22 @@ struct forward {
 };
 
 /*
- * A passive data connection, now the master's; we hold its mux link.
- * With TLS on either side the master gets one end of a socketpair
- * instead, and the relay carries the bytes between it and the client.
+ * A data connection, either mode.  Passive: the client's socket, handed
+ * to the master with a stdio forward whose mux link we hold; with TLS on
+ * a side the master gets a socketpair's end instead and the relay moves
+ * the bytes.  Active: the server's connection from our Unix socket,
+ * joined with splice, or relayed, to the client's data port.  While
+ * cli_fd and srv_fd are both set it waits for a relay to start.
  */
-struct data_fwd {
-	TAILQ_ENTRY(data_fwd)	 entry;
+struct data_conn {
+	TAILQ_ENTRY(data_conn)	 entry;
 	struct session		*s;
-	struct mux_conn		*mc;
+	const char		*mode;		/* "passive" or "active" */
+	struct mux_conn		*mc;		/* passive: the stdio forward */
+	struct event		*conn_ev;	/* active: connecting */
+	int			 cli_fd, srv_fd;	/* ours until joined */
+	struct join		*join;
 	struct relay		*relay;
-	int			 cli_fd, srv_fd;	/* until the relay starts */
 	char			 target[HOST_STR_MAX];
 };
 
@@ -189,7 +195,7 @@ struct session {
 	struct event		*pasv_ev;
 	char			 pasv_host[NI_MAXHOST];
 	uint16_t		 pasv_port;
-	TAILQ_HEAD(, data_fwd)	 data;
+	TAILQ_HEAD(, data_conn)	 data;		/* both modes */
 
 	/*
 	 * Active: one remote forward for the session's life, which leads
@@ -207,7 +213,6 @@ struct session {
 	struct sockaddr_storage	 act_client;	/* the client's data port */
 	char			 act_host[ADDR_STR_MAX];
 	uint16_t		 act_port;
-	TAILQ_HEAD(, act_data)	 act_data;
 
 	/* TLS: toward the server (ours to set up), toward the client. */
 	enum up_phase		 up_phase;
@@ -282,7 +287,8 @@ static void	server_read_cb(struct bufferevent *, void *);
 static void	server_write_cb(struct bufferevent *, void *);
 static void	server_event_cb(struct bufferevent *, short, void *);
 static void	act_disarm(struct session *);
-static void	data_relays_start(struct session *);
+static void	data_conns_start(struct session *);
+static void	data_conns_drop_waiting(struct session *);
 static void	watch_open(void);
 static void	shutdown_all(const char *);
 
@@ -527,17 +533,63 @@ up_name(const struct session *s)
 	return opt.up_name != NULL ? opt.up_name : s->fwd->host;
 }
 
+static struct data_conn *
+data_conn_new(struct session *s, const char *mode)
+{
+	struct data_conn	*d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	d->s = s;
+	d->mode = mode;
+	d->cli_fd = d->srv_fd = -1;
+	TAILQ_INSERT_TAIL(&s->data, d, entry);
+	return d;
+}
+
 static void
-data_fwd_free(struct data_fwd *d)
+data_conn_free(struct data_conn *d)
 {
 	TAILQ_REMOVE(&d->s->data, d, entry);
 	mux_free(d->mc);
+	if (d->conn_ev != NULL)
+		event_free(d->conn_ev);
+	join_free(d->join);
 	relay_free(d->relay);
 	if (d->cli_fd != -1)
 		close(d->cli_fd);
 	if (d->srv_fd != -1)
 		close(d->srv_fd);
 	free(d);
+}
+
+/* Both descriptors are ours and wait for the transfer's 1xx. */
+static int
+data_conn_waiting(const struct data_conn *d)
+{
+	return d->cli_fd != -1 && d->srv_fd != -1 && d->conn_ev == NULL;
+}
+
+static void
+data_conn_done(struct data_conn *d, uint64_t bytes, const char *why)
+{
+	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u %s data connection "
+	    "done after %llu bytes%s%s", d->s->id, d->mode,
+	    (unsigned long long)bytes, why != NULL ? ": " : "",
+	    why != NULL ? why : "");
+	data_conn_free(d);
+}
+
+static void
+data_join_cb(struct join *j, const char *why, void *arg)
+{
+	data_conn_done(arg, join_bytes(j), why);
+}
+
+static void
+data_relay_cb(struct relay *r, const char *why, void *arg)
+{
+	data_conn_done(arg, relay_bytes(r), why);
 }
 
 /* Must the data bytes pass through us?  Only when TLS is on a side. */
@@ -612,18 +664,6 @@ data_relay(struct session *s, int cli_fd, int srv_fd, relay_cb cb, void *arg)
 	return NULL;
 }
 
-static void
-data_relay_cb(struct relay *r, const char *why, void *arg)
-{
-	struct data_fwd	*d = arg;
-
-	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u passive data "
-	    "connection done after %llu bytes%s%s", d->s->id,
-	    (unsigned long long)relay_bytes(r), why != NULL ? ": " : "",
-	    why != NULL ? why : "");
-	data_fwd_free(d);
-}
-
 /*
  * Toward the server, TLS on a data connection starts once the transfer
  * command has its 1xx reply, as RFC 4217 has it and as servers that
@@ -636,24 +676,79 @@ data_relay_ready(const struct session *s)
 	return s->up_ssl == NULL || s->xfer_running;
 }
 
+/*
+ * Both ends are ours: relay them when TLS is on a side (now, or at the
+ * transfer's 1xx), else join them with splice.
+ */
 static void
-data_fwd_relay(struct data_fwd *d)
+data_conn_start(struct data_conn *d)
 {
-	d->relay = data_relay(d->s, d->cli_fd, d->srv_fd, data_relay_cb, d);
-	d->cli_fd = d->srv_fd = -1;	/* the relay's, or closed */
-	if (d->relay == NULL) {
-		logit(LL_ERROR, "#%u cannot relay the data connection",
-		    d->s->id);
-		data_fwd_free(d);
+	struct session	*s = d->s;
+
+	if (data_needs_relay(s)) {
+		if (!data_relay_ready(s))
+			return;
+		d->relay = data_relay(s, d->cli_fd, d->srv_fd, data_relay_cb,
+		    d);
+	} else
+		d->join = join_new(base, d->srv_fd, d->cli_fd, data_join_cb,
+		    d);
+	d->cli_fd = d->srv_fd = -1;	/* the relay's or join's, or closed */
+	if (d->relay == NULL && d->join == NULL) {
+		logit(LL_ERROR, "#%u cannot carry the %s data connection: %s",
+		    s->id, d->mode, strerror(errno));
+		data_conn_free(d);
+		return;
 	}
+	logit(LL_DEBUG1, "#%u %s data connection to %s %s", s->id, d->mode,
+	    d->target, d->relay != NULL ? "relayed" : "joined");
+}
+
+/* The transfer's 1xx: start the data connections that waited for it. */
+static void
+data_conns_start(struct session *s)
+{
+	struct data_conn	*d, *dn;
+
+	/* Starting may free an entry: step on first. */
+	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
+		dn = TAILQ_NEXT(d, entry);
+		if (data_conn_waiting(d))
+			data_conn_start(d);
+	}
+}
+
+/*
+ * The transfer is over, or never began: a connection still waiting for
+ * its 1xx will carry nothing.
+ */
+static void
+data_conns_drop_waiting(struct session *s)
+{
+	struct data_conn	*d, *dn;
+
+	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
+		dn = TAILQ_NEXT(d, entry);
+		if (data_conn_waiting(d))
+			data_conn_free(d);
+	}
+}
+
+static void
+data_conns_free(struct session *s)
+{
+	struct data_conn	*d;
+
+	while ((d = TAILQ_FIRST(&s->data)) != NULL)
+		data_conn_free(d);
 }
 
 static void
 data_mux_cb(struct mux_conn *mc, enum mux_event ev,
     const struct mux_reply *r, void *arg)
 {
-	struct data_fwd	*d = arg;
-	char		 why[LOG_TEXT_MAX];
+	struct data_conn	*d = arg;
+	char			 why[LOG_TEXT_MAX];
 
 	(void)mc;
 	switch (ev) {
@@ -665,18 +760,19 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
 		logit(LL_ERROR, "#%u ssh refused the data connection to %s: %s",
 		    d->s->id, d->target, escape(why, sizeof(why), r->reason,
 		    r->reason_len));
-		data_fwd_free(d);
+		data_conn_free(d);
 		break;
 	case MUX_EV_CLOSED:
 		/*
 		 * The master closes the link when the channel is done.  A
-		 * relay still has bytes to pass on: it ends on its own.
+		 * relay may still have bytes to pass on: it ends on its own.
+		 * One that never started has nothing to carry.
 		 */
-		if (d->relay != NULL || d->cli_fd != -1) {
+		if (d->relay != NULL) {
 			mux_free(d->mc);
 			d->mc = NULL;
 		} else
-			data_fwd_free(d);
+			data_conn_free(d);
 		break;
 	default:
 		break;
@@ -690,7 +786,7 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	struct session		*s = arg;
 	struct sockaddr_storage	 peer;
 	socklen_t		 plen = sizeof(peer);
-	struct data_fwd		*d;
+	struct data_conn	*d;
 	char			 err[256], pstr[ADDR_STR_MAX];
 	uint32_t		 rid;
 	int			 fd, mfd, sp[2];
@@ -710,53 +806,43 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	}
 	pasv_close(s);
 	set_socket_opts(fd);
-	if ((d = calloc(1, sizeof(*d))) == NULL) {
+	if ((d = data_conn_new(s, "passive")) == NULL) {
 		close(fd);
 		return;
 	}
-	d->s = s;
-	d->cli_fd = d->srv_fd = -1;
 	snprintf(d->target, sizeof(d->target), "%s:%u", s->pasv_host,
 	    s->pasv_port);
-	TAILQ_INSERT_TAIL(&s->data, d, entry);
+	mfd = fd;
 	if (data_needs_relay(s)) {
 		/* TLS: the master gets a socketpair's end, we the bytes. */
+		d->cli_fd = fd;
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 		    sp) == -1) {
 			logit(LL_ERROR, "#%u socketpair: %s", s->id,
 			    strerror(errno));
-			close(fd);
-			data_fwd_free(d);
+			data_conn_free(d);
 			return;
 		}
+		d->srv_fd = sp[0];
 		mfd = sp[1];
-	} else
-		mfd = fd;
+	}
+	/* mux_stdio_fwd() owns mfd from here, even when it fails. */
 	if ((d->mc = mux_open(base, opt.ctl_path, data_mux_cb, d, err,
 	    sizeof(err))) == NULL ||
 	    mux_stdio_fwd(d->mc, s->pasv_host, s->pasv_port, mfd, &rid) ==
 	    -1) {
 		if (d->mc == NULL)
 			close(mfd);
-		if (mfd != fd) {
-			close(fd);
-			close(sp[0]);
-		}
 		logit(LL_ERROR, "#%u cannot hand the data connection to the "
 		    "master at %s: %s", s->id, opt.ctl_path,
 		    d->mc == NULL ? err : "request failed");
-		data_fwd_free(d);
-		return;
-	}
-	if (mfd != fd) {
-		d->cli_fd = fd;
-		d->srv_fd = sp[0];
-		if (data_relay_ready(s))
-			data_fwd_relay(d);
+		data_conn_free(d);
 		return;
 	}
 	logit(LL_DEBUG1, "#%u data connection from %s to %s", s->id,
 	    addr_str(&peer, pstr, sizeof(pstr)), d->target);
+	if (data_conn_waiting(d))
+		data_conn_start(d);
 }
 
 /* Open a listener for the client's passive data connection. */
@@ -861,7 +947,7 @@ reply_done(struct session *s, int code)
 			s->xfer_running = 1;
 			clock_gettime(CLOCK_MONOTONIC, &s->xfer_start);
 			if (s->up_ssl != NULL)
-				data_relays_start(s);
+				data_conns_start(s);
 		}
 		return;
 	}
@@ -883,6 +969,7 @@ reply_done(struct session *s, int code)
 		s->xfer_running = 0;
 		s->data_mode = NULL;
 		act_disarm(s);
+		data_conns_drop_waiting(s);
 	} else if ((cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT) &&
 	    code >= 300)
 		act_disarm(s);
@@ -1260,132 +1347,27 @@ rundir_remove(void)
 	rundir[0] = '\0';
 }
 
-/* An active data connection: the server's, from the master, to the client. */
-struct act_data {
-	TAILQ_ENTRY(act_data)	 entry;
-	struct session		*s;
-	int			 srv_fd;	/* from the master */
-	int			 cli_fd;	/* to the client's data port */
-	struct event		*conn_ev;	/* connecting to the client */
-	struct join		*join;		/* plain: splice */
-	struct relay		*relay;		/* TLS on a side */
-	int			 connected;	/* waits for the 1xx */
-};
-
-static void
-act_data_free(struct act_data *a)
-{
-	TAILQ_REMOVE(&a->s->act_data, a, entry);
-	if (a->conn_ev != NULL)
-		event_free(a->conn_ev);
-	if (a->join != NULL)
-		join_free(a->join);
-	else if (a->relay != NULL)
-		relay_free(a->relay);
-	else {
-		if (a->srv_fd != -1)
-			close(a->srv_fd);
-		if (a->cli_fd != -1)
-			close(a->cli_fd);
-	}
-	free(a);
-}
-
-static void
-act_join_cb(struct join *j, const char *why, void *arg)
-{
-	struct act_data	*a = arg;
-
-	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u active data "
-	    "connection done after %llu bytes%s%s", a->s->id,
-	    (unsigned long long)join_bytes(j), why != NULL ? ": " : "",
-	    why != NULL ? why : "");
-	act_data_free(a);
-}
-
-static void
-act_relay_cb(struct relay *r, const char *why, void *arg)
-{
-	struct act_data	*a = arg;
-
-	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u active data "
-	    "connection done after %llu bytes%s%s", a->s->id,
-	    (unsigned long long)relay_bytes(r), why != NULL ? ": " : "",
-	    why != NULL ? why : "");
-	act_data_free(a);
-}
-
-static void
-act_data_relay(struct act_data *a)
-{
-	a->relay = data_relay(a->s, a->cli_fd, a->srv_fd, act_relay_cb, a);
-	a->srv_fd = a->cli_fd = -1;	/* the relay's, or closed */
-	a->connected = 0;
-	if (a->relay == NULL) {
-		logit(LL_ERROR, "#%u cannot relay the active data connection",
-		    a->s->id);
-		act_data_free(a);
-	}
-}
-
-/* The transfer's 1xx: start the data connections that waited for it. */
-static void
-data_relays_start(struct session *s)
-{
-	struct data_fwd	*d, *dn;
-	struct act_data	*a, *an;
-
-	/* A relay that fails frees its entry: step on before. */
-	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
-		dn = TAILQ_NEXT(d, entry);
-		if (d->relay == NULL && d->cli_fd != -1)
-			data_fwd_relay(d);
-	}
-	for (a = TAILQ_FIRST(&s->act_data); a != NULL; a = an) {
-		an = TAILQ_NEXT(a, entry);
-		if (a->connected)
-			act_data_relay(a);
-	}
-}
-
 /* The connect to the client's data port finished: join it or give up. */
 static void
 act_connect_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct act_data	*a = arg;
-	struct session	*s = a->s;
-	socklen_t	 len = sizeof(int);
-	int		 err = 0;
+	struct data_conn	*d = arg;
+	socklen_t		 len = sizeof(int);
+	int			 err = 0;
 
 	(void)what;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err != 0) {
 		logit(LL_ERROR, "#%u cannot connect to the client's data port "
-		    "%s:%u: %s", s->id, s->act_host, s->act_port,
-		    strerror(err));
-		act_data_free(a);
+		    "%s: %s", d->s->id, d->target, strerror(err));
+		data_conn_free(d);
 		return;
 	}
-	event_free(a->conn_ev);
-	a->conn_ev = NULL;
-	set_socket_opts(a->cli_fd);
-	if (data_needs_relay(s)) {
-		a->connected = 1;
-		if (data_relay_ready(s))
-			act_data_relay(a);
-		return;
-	}
-	a->join = join_new(base, a->srv_fd, a->cli_fd, act_join_cb, a);
-	a->srv_fd = a->cli_fd = -1;	/* the join has them, or closed them */
-	if (a->join == NULL) {
-		logit(LL_ERROR, "#%u cannot join the active data connection: "
-		    "%s", s->id, strerror(errno));
-		act_data_free(a);
-		return;
-	}
-	logit(LL_DEBUG1, "#%u active data connection joined to %s:%u",
-	    s->id, s->act_host, s->act_port);
+	event_free(d->conn_ev);
+	d->conn_ev = NULL;
+	set_socket_opts(d->cli_fd);
+	data_conn_start(d);
 }
 
 /*
@@ -1396,10 +1378,9 @@ act_connect_cb(evutil_socket_t fd, short what, void *arg)
 static void
 act_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
-	struct session	*s = arg;
-	struct act_data	*a;
-	socklen_t	 len;
-	int		 fd;
+	struct session		*s = arg;
+	struct data_conn	*d;
+	int			 fd;
 
 	(void)what;
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
@@ -1412,25 +1393,23 @@ act_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		return;
 	}
 	s->act_armed = 0;
-	if ((a = calloc(1, sizeof(*a))) == NULL) {
+	if ((d = data_conn_new(s, "active")) == NULL) {
 		close(fd);
 		return;
 	}
-	a->s = s;
-	a->srv_fd = fd;
-	TAILQ_INSERT_TAIL(&s->act_data, a, entry);
-	len = addr_len(&s->act_client);
-	if ((a->cli_fd = socket(s->act_client.ss_family, SOCK_STREAM |
+	d->srv_fd = fd;
+	snprintf(d->target, sizeof(d->target), "%s:%u", s->act_host,
+	    s->act_port);
+	if ((d->cli_fd = socket(s->act_client.ss_family, SOCK_STREAM |
 	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
-	    (connect(a->cli_fd, (struct sockaddr *)&s->act_client,
-	    len) == -1 && errno != EINPROGRESS) ||
-	    (a->conn_ev = event_new(base, a->cli_fd, EV_WRITE,
-	    act_connect_cb, a)) == NULL ||
-	    event_add(a->conn_ev, NULL) == -1) {
+	    (connect(d->cli_fd, (struct sockaddr *)&s->act_client,
+	    addr_len(&s->act_client)) == -1 && errno != EINPROGRESS) ||
+	    (d->conn_ev = event_new(base, d->cli_fd, EV_WRITE,
+	    act_connect_cb, d)) == NULL ||
+	    event_add(d->conn_ev, NULL) == -1) {
 		logit(LL_ERROR, "#%u cannot connect to the client's data port "
-		    "%s:%u: %s", s->id, s->act_host, s->act_port,
-		    strerror(errno));
-		act_data_free(a);
+		    "%s: %s", s->id, d->target, strerror(errno));
+		data_conn_free(d);
 	}
 }
 
@@ -1613,6 +1592,7 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 		return;
 	}
 	pasv_close(s);
+	data_conns_drop_waiting(s);
 	s->act_armed = 0;
 	s->act_client = ss;
 	addr_host((struct sockaddr *)&ss, s->act_host, sizeof(s->act_host));
@@ -1726,8 +1706,6 @@ session_client_input(struct session *s)
 {
 	struct evbuffer		*in = bufferevent_get_input(s->cin);
 	struct evbuffer		*out = bufferevent_get_output(s->srv);
-	struct data_fwd		*d;
-	struct act_data		*a;
 	enum ftp_cmd		 cmd;
 	size_t			 total, linelen, argoff;
 	char			*line, verb[FTP_VERB_MAX + 1], u[LOG_TEXT_MAX];
@@ -1792,6 +1770,7 @@ session_client_input(struct session *s)
 			/* A new passive request replaces any earlier one. */
 			pasv_close(s);
 			act_disarm(s);
+			data_conns_drop_waiting(s);
 			break;
 		case FTP_CMD_TRANSFER:
 			snprintf(s->xfer_verb, sizeof(s->xfer_verb), "%s",
@@ -1805,12 +1784,8 @@ session_client_input(struct session *s)
 			 * breaks.  Closing our links to the passive data
 			 * channels makes the master break it for us.
 			 */
-			if (s->xfer_running) {
-				while ((d = TAILQ_FIRST(&s->data)) != NULL)
-					data_fwd_free(d);
-				while ((a = TAILQ_FIRST(&s->act_data)) != NULL)
-					act_data_free(a);
-			}
+			if (s->xfer_running)
+				data_conns_free(s);
 			break;
 		case FTP_CMD_REIN:
 			s->logged_in = 0;
@@ -2139,8 +2114,6 @@ session_free(evutil_socket_t fd, short what, void *arg)
 static void
 session_end(struct session *s, const char *why)
 {
-	struct data_fwd	*d;
-	struct act_data	*a;
 	uint32_t	*rid;
 
 	if (s->dead)
@@ -2168,11 +2141,8 @@ session_end(struct session *s, const char *why)
 	if (s->eof_ev != NULL)
 		event_del(s->eof_ev);
 	pasv_close(s);
-	while ((d = TAILQ_FIRST(&s->data)) != NULL)
-		data_fwd_free(d);
+	data_conns_free(s);
 	mux_free(s->ctl_mux);
-	while ((a = TAILQ_FIRST(&s->act_data)) != NULL)
-		act_data_free(a);
 	act_listen_close(s);
 	if (s->fwd_mux != NULL) {
 		if (s->act_state != ACT_NONE &&
@@ -2216,7 +2186,6 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 	s->started = time(NULL);
 	s->pasv_fd = -1;
 	s->act_lfd = -1;
-	TAILQ_INIT(&s->act_data);
 	s->client_addr = *peer;
 	s->local_addr = *local;
 	addr_unmap(&s->client_addr);
@@ -2450,12 +2419,11 @@ shutdown_all(const char *reply)
 static void
 status_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct session	*s;
-	struct act_data	*a;
-	struct data_fwd	*d;
-	uint64_t	 bytes;
-	int		 counted;
-	char		 xfer[128];
+	struct session		*s;
+	struct data_conn	*d;
+	uint64_t		 bytes;
+	int			 counted;
+	char			 xfer[128];
 
 	(void)sig;
 	(void)what;
@@ -2465,18 +2433,12 @@ status_cb(evutil_socket_t sig, short what, void *arg)
 	TAILQ_FOREACH(s, &sessions, entry) {
 		bytes = 0;
 		counted = 0;
-		TAILQ_FOREACH(a, &s->act_data, entry) {
-			if (a->join != NULL)
-				bytes += join_bytes(a->join);
-			if (a->relay != NULL)
-				bytes += relay_bytes(a->relay);
-			counted = 1;
-		}
 		TAILQ_FOREACH(d, &s->data, entry) {
-			if (d->relay != NULL) {
+			if (d->join != NULL)
+				bytes += join_bytes(d->join);
+			if (d->relay != NULL)
 				bytes += relay_bytes(d->relay);
-				counted = 1;
-			}
+			counted |= d->join != NULL || d->relay != NULL;
 		}
 		if (!s->xfer_running)
 			snprintf(xfer, sizeof(xfer), "no transfer");
@@ -2647,6 +2609,12 @@ watch_mux_cb(struct mux_conn *mc, enum mux_event ev,
 		snprintf(why, sizeof(why), "cannot ask for its pid");
 		break;
 	case MUX_EV_ALIVE:
+		/* kill(0 or 1, 0) would answer "alive" for ever. */
+		if (r->value <= 1 || r->value > INT32_MAX) {
+			snprintf(why, sizeof(why), "it gave an impossible pid "
+			    "(%u)", r->value);
+			break;
+		}
 		logit(LL_VERBOSE, "master at %s is pid %u", opt.ctl_path,
 		    r->value);
 		mux_free(mc);
@@ -3419,7 +3387,7 @@ main(int argc, char *argv[])
 	atexit(rundir_remove);
 	/* After the fork: the claim names the process that serves. */
 	for (i = 0; i < opt.nfwds; i++)
-		if (opt.fwds[i].nfds > 0)
+		if (opt.fwds[i].bound_port != 0)	/* not passed to us */
 			claim(&opt.fwds[i], opt.fwds[i].bound_port);
 
 	/* After the fork: an epoll set must not be shared with a parent. */

@@ -79,6 +79,8 @@ pump_run(struct pump *p)
 				continue;
 			if (n == -1 && errno == EAGAIN)
 				return event_add(p->wev, NULL);
+			if (n == 0)
+				errno = EPIPE;	/* nothing written: the peer is gone */
 			if (n <= 0)
 				return -1;
 			p->queued -= (size_t)n;

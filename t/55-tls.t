@@ -2,6 +2,7 @@
 # (ClientTLS), and both, with real FTPS servers (vsftpd forcing TLS and
 # session reuse, TLS 1.3; pyftpdlib's TLS_FTPHandler, TLS 1.2) and real
 # FTPS clients (curl --ssl-reqd, lftp ftp:ssl-force, ftplib FTP_TLS).
+import ftplib
 import os
 import subprocess
 import sys
@@ -86,6 +87,33 @@ curl_version = subprocess.run(["curl", "--version"], capture_output=True,
 matrix("TLS-TLS", tls_servers, TLS_CLIENTS, UP + CL)
 matrix("plain-TLS", tls_servers, [Curl, Lftp, Ftplib], UP)
 matrix("TLS-plain", plain_servers, TLS_CLIENTS, CL)
+
+# -- A data connection that never carries anything ----------------------
+# With UpstreamTLS a passive data connection waits for the transfer's 1xx
+# before its TLS starts.  A RETR the server refuses (550) has none: the
+# connection must go with the final reply, not stay for the session.
+vs = tls_servers[0]
+fwd = lab.start_ftpfwd(vs.port, *UP, log="refused-retr.log")
+f = Ftplib(fwd.port, vs.user, vs.password, False, vs.cwd).session()
+f.voidcmd("TYPE I")
+before = L.fds(fwd.pid)
+refused = 0
+for _ in range(5):
+    try:
+        f.transfercmd("RETR no-such-file")
+    except ftplib.error_perm as e:
+        refused += str(e).startswith("550")
+try:
+    L.wait_for("descriptors to settle", lambda: L.fds(fwd.pid) == before,
+               timeout=10)
+except RuntimeError:
+    pass
+t.ok(refused == 5 and L.fds(fwd.pid) == before, "five refused RETRs "
+     "leave no descriptor behind (%d before, %d after)" %
+     (before, L.fds(fwd.pid)), L.fd_list(fwd.pid))
+f.quit()
+fwd.terminate()
+fwd.wait()
 
 # -- The server's certificate is checked --------------------------------
 vs = tls_servers[0]

@@ -57,6 +57,25 @@ def sha256(path):
     return h.hexdigest()
 
 
+def fds(pid):
+    """How many descriptors a process holds."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def fd_list(pid):
+    d = "/proc/%d/fd" % pid
+    return sorted("%s->%s" % (n, os.readlink(os.path.join(d, n)))
+                  for n in os.listdir(d))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
