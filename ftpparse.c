@@ -332,13 +332,6 @@ feat_is(const char *line, size_t len, const char *name)
 	return len - i == 4 || line[i + 4] == ' ';
 }
 
-/* A feature line " AUTH TLS" in a FEAT reply. */
-int
-ftp_feat_is_auth(const char *line, size_t len)
-{
-	return feat_is(line, len, "AUTH");
-}
-
 /* AUTH, PBSZ or PROT: the features of RFC 4217. */
 int
 ftp_feat_is_tls(const char *line, size_t len)

@@ -50,7 +50,6 @@ int	ftp_parse_227(const char *, size_t, struct sockaddr_storage *);
 int	ftp_parse_229(const char *, size_t, uint16_t *);
 int	ftp_reply_start(const char *, size_t, int *, int *);
 int	ftp_reply_ends(const char *, size_t, int);
-int	ftp_feat_is_auth(const char *, size_t);
 int	ftp_feat_is_tls(const char *, size_t);
 int	ftp_parse_auth(const char *, size_t);
 int	ftp_parse_prot(const char *, size_t, char *);

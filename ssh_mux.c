@@ -614,22 +614,6 @@ mux_fwd_request(struct mux_conn *mc, uint32_t type, uint32_t ftype,
 	return mux_send(mc, m);
 }
 
-int
-mux_open_fwd(struct mux_conn *mc, uint32_t ftype, const char *lhost,
-    uint16_t lport, const char *chost, uint16_t cport, uint32_t *ridp)
-{
-	return mux_fwd_request(mc, MUX_C_OPEN_FWD, ftype, lhost, lport,
-	    chost, cport, ridp);
-}
-
-int
-mux_close_fwd(struct mux_conn *mc, uint32_t ftype, const char *lhost,
-    uint16_t lport, const char *chost, uint16_t cport, uint32_t *ridp)
-{
-	return mux_fwd_request(mc, MUX_C_CLOSE_FWD, ftype, lhost, lport,
-	    chost, cport, ridp);
-}
-
 /* A remote forward whose connections the master makes to a Unix socket. */
 int
 mux_open_rfwd_path(struct mux_conn *mc, const char *lhost, uint16_t lport,

@@ -13,7 +13,6 @@ BENCH_QUICK=1 shrinks every row (for trying the script, not for numbers).
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,14 +51,6 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Cpu:
@@ -147,9 +138,9 @@ up_src = big
 raw_port = L.free_port()
 raw_dir = lab.make_root("raw")
 # The far end of the raw stream: socat on the "ssh server" side.
-sink = lab.spawn(["socat", "-b", SOCAT_BUF, "-u", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,"
-                  "fork" % raw_port, "OPEN:%s/in,creat,trunc" % raw_dir],
-                 "socat-sink.log")
+sink = lab.spawn(["socat", "-b", SOCAT_BUF, "-u", "TCP-LISTEN:%d,bind="
+                  "127.0.0.1,reuseaddr,fork" % raw_port,
+                  "OPEN:%s/in,creat,trunc" % raw_dir], "socat-sink.log")
 L.wait_for("socat sink", L.port_open(raw_port))
 src_port = L.free_port()
 # -U: the listener comes first, so each connection opens the file anew.
@@ -182,9 +173,9 @@ def raw_up():
            "TCP:127.0.0.1:%d" % up_l], "raw upload")
 
 
-def ftp_down(extra):
-    r = check(curl + extra + ["-w", "%{size_download}", url + "big", "-o",
-                              "/dev/null"], "curl RETR")
+def ftp_down(extra, base=None):
+    r = check(curl + extra + ["-w", "%{size_download}", (base or url) +
+                              "big", "-o", "/dev/null"], "curl RETR")
     if int(r.stdout) != BIG:
         sys.exit("bench: RETR moved %s bytes, not %d" % (r.stdout, BIG))
 
@@ -195,16 +186,20 @@ def ftp_up(extra):
         sys.exit("bench: STOR stored the wrong size")
 
 
-def timed(fn, *args):
-    with Cpu(fwd_pid, master_pid) as c:
+def timed(fn, *args, pid=None):
+    with Cpu(pid or fwd_pid, master_pid) as c:
         fn(*args)
     return c
 
 
-def median_of(fn, *args):
-    runs = [timed(fn, *args) for _ in range(RUNS)]
-    runs.sort(key=lambda c: c.wall)
-    return runs[len(runs) // 2]
+def median(cpus):
+    """The run of median wall time."""
+    cpus = sorted(cpus, key=lambda c: c.wall)
+    return cpus[len(cpus) // 2]
+
+
+def median_of(fn, *args, pid=None):
+    return median([timed(fn, *args, pid=pid) for _ in range(RUNS)])
 
 
 say("row 1: %d MiB through ftpfwd against the raw stream (ssh -O forward "
@@ -231,16 +226,11 @@ for _ in range(RUNS):
                 os.path.join(raw_dir, "in")) == BIG, timeout=60)
 
 
-def median_run(verb, mode):
-    rs = sorted(runs[verb, mode], key=lambda c: c.wall)
-    return rs[len(rs) // 2]
-
-
-raw = {verb: median_run(verb, "raw") for verb in ("RETR", "STOR")}
+raw = {verb: median(runs[verb, "raw"]) for verb in ("RETR", "STOR")}
 bulk_cpu = []
 for verb in ("RETR", "STOR"):
     for mode in ("passive", "active"):
-        c = median_run(verb, mode)
+        c = median(runs[verb, mode])
         ratio = raw[verb].wall / c.wall
         row(1, "%s %s" % (verb, mode), "%.0f MB/s" % mbps(BIG, c.wall),
             "%.0f MB/s raw" % mbps(BIG, raw[verb].wall), ratio, ">=0.95",
@@ -253,23 +243,9 @@ os.link(big, os.path.join(vst.root, "big"))
 fwd_tls = lab.start_ftpfwd(vst.port, "-o", "UpstreamTLS=explicit", "-o",
                            "UpstreamCAFile=" + lab.certs()["ca"], "-o",
                            "LogLevel=INFO", log="ftpfwd-tls.log")
-tls_url = "ftp://127.0.0.1:%d/%s/big" % (fwd_tls.port, vst.cwd)
-
-
-def tls_down():
-    r = check(curl + ["-w", "%{size_download}", tls_url, "-o", "/dev/null"],
-              "curl RETR with UpstreamTLS")
-    if int(r.stdout) != BIG:
-        sys.exit("bench: RETR with UpstreamTLS moved %s bytes" % r.stdout)
-
-
-tls_runs = []
-for _ in range(RUNS):
-    with Cpu(fwd_tls.pid, master_pid) as c:
-        tls_down()
-    tls_runs.append(c)
-tls_runs.sort(key=lambda c: c.wall)
-c = tls_runs[len(tls_runs) // 2]
+c = median_of(ftp_down, [], "ftp://127.0.0.1:%d/%s/" % (fwd_tls.port,
+                                                        vst.cwd),
+              pid=fwd_tls.pid)
 say("  row 1 %-34s %-14s %-22s %-6s %s" % (
     "RETR passive, UpstreamTLS", "%.0f MB/s" % mbps(BIG, c.wall),
     "%.0f MB/s raw" % mbps(BIG, raw["RETR"].wall),
@@ -405,13 +381,13 @@ for verb, mode, c in bulk_cpu:
 share = c4.cpu[0] / c4.cpu[1] if c4.cpu[1] > 0 else 0.0
 row(5, "CPU, row 4", "%.2f s" % c4.cpu[0], "%.2f s master" % c4.cpu[1],
     share, "<=0.05", share <= 0.05)
-before = rss_kib(fwd_pid)
+before = L.rss_kib(fwd_pid)
 idle = []
 for _ in range(IDLE):
     c = L.Raw(fwd.port)
     c.login(srv.user, srv.password)
     idle.append(c)
-after = rss_kib(fwd_pid)
+after = L.rss_kib(fwd_pid)
 per_kib = (after - before) / IDLE
 row(5, "RSS per idle session (%d)" % IDLE, "%.1f KiB" % per_kib,
     "%d -> %d KiB" % (before, after), None, "<=64 KiB", per_kib <= 64)

@@ -27,24 +27,6 @@ with open(src, "rb") as f:
 WANT = hashlib.sha256(SRC).hexdigest()
 
 
-def fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def fd_list(pid):
-    d = "/proc/%d/fd" % pid
-    return sorted("%s->%s" % (n, os.readlink(os.path.join(d, n)))
-                  for n in os.listdir(d))
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def login(active):
     f = ftplib.FTP()
     f.connect("127.0.0.1", fwd.port, timeout=60)
@@ -139,8 +121,8 @@ L.wait_for("the TCP_NODELAY session to end", lambda: "TCP_NODELAY session "
            "exited" in lab.log(fwd.logname), timeout=30)
 # The master's pidfd is opened once it has told its pid: count after.
 L.wait_for("the master watch", lambda: " is pid " in lab.log(fwd.logname))
-fds_before, rss_before = fds(fwd.pid), rss_kib(fwd.pid)
-list_before = fd_list(fwd.pid)
+fds_before, rss_before = L.fds(fwd.pid), L.rss_kib(fwd.pid)
+list_before = L.fd_list(fwd.pid)
 workers = soak(TOTAL)
 L.wait_for("soak sessions to end", all_sessions_ended, timeout=30)
 ok = sum(w.ok for w in workers)
@@ -153,16 +135,12 @@ if errors:
     t.diag("\n".join(errors[:20]))
 # A session's last act, cancelling its remote forward, ends when the
 # master answers, which under load can come a moment after the session.
-try:
-    L.wait_for("descriptors to settle", lambda: fds(fwd.pid) == fds_before,
-               timeout=10)
-except RuntimeError:
-    pass
-t.is_(fds(fwd.pid), fds_before, "ftpfwd holds as many descriptors as "
+L.eventually(lambda: L.fds(fwd.pid) == fds_before)
+t.is_(L.fds(fwd.pid), fds_before, "ftpfwd holds as many descriptors as "
       "before (%d)" % fds_before)
-if fds(fwd.pid) != fds_before:
-    t.diag("before: %s\nafter:  %s" % (list_before, fd_list(fwd.pid)))
-grown = rss_kib(fwd.pid) - rss_before
+if L.fds(fwd.pid) != fds_before:
+    t.diag("before: %s\nafter:  %s" % (list_before, L.fd_list(fwd.pid)))
+grown = L.rss_kib(fwd.pid) - rss_before
 if L.SANITIZED:
     t.skip("ftpfwd's RSS growth", "ASan's quarantine keeps freed memory; "
            "the plain make check measures it")

@@ -94,7 +94,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (code < 100 || code > 599 ||
 	    ftp_reply_ends(p, size, code) != !more))
 		abort();
-	(void)ftp_feat_is_auth(p, size);
 	(void)ftp_feat_is_tls(p, size);
 	(void)ftp_parse_auth(p, size);
 	if (ftp_parse_prot(p, size, &level) == 0 && level != 'C' &&

@@ -39,6 +39,16 @@ def wait_for(what, cond, timeout=WAIT):
     raise RuntimeError("timed out waiting for " + what)
 
 
+def eventually(cond, timeout=10):
+    """Whether a condition comes to hold within timeout; for a test to
+    assert on, where wait_for would abort the whole file."""
+    try:
+        wait_for("a condition", cond, timeout)
+        return True
+    except RuntimeError:
+        return False
+
+
 def port_open(port, host="127.0.0.1"):
     def probe():
         try:

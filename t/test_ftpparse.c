@@ -303,11 +303,10 @@ test_replies(void)
 	ok(!ftp_reply_ends("211-more", 8, 211), "reply goes on", "211-more");
 	ok(!ftp_reply_ends(" 211 End", 8, 211), "reply goes on", " 211 End");
 	ok(!ftp_reply_ends("226 End", 7, 211), "reply goes on", "226 End");
-	ok(ftp_feat_is_auth(" AUTH TLS", 9), "FEAT AUTH", " AUTH TLS");
-	ok(ftp_feat_is_auth(" auth", 5), "FEAT AUTH", " auth");
-	ok(!ftp_feat_is_auth(" AUTHX", 6), "FEAT not AUTH", " AUTHX");
-	ok(!ftp_feat_is_auth("AUTH TLS", 8), "FEAT not AUTH", "AUTH TLS");
-	ok(!ftp_feat_is_auth(" EPSV", 5), "FEAT not AUTH", " EPSV");
+	ok(ftp_feat_is_tls(" auth", 5), "FEAT TLS", " auth");
+	ok(!ftp_feat_is_tls(" AUTHX", 6), "FEAT not TLS", " AUTHX");
+	ok(!ftp_feat_is_tls("AUTH TLS", 8), "FEAT not TLS", "AUTH TLS, no indent");
+	ok(!ftp_feat_is_tls(" EPSV", 5), "FEAT not TLS", " EPSV");
 	ok(ftp_feat_is_tls(" PBSZ", 5), "FEAT TLS", " PBSZ");
 	ok(ftp_feat_is_tls(" PROT", 5), "FEAT TLS", " PROT");
 	ok(ftp_feat_is_tls(" AUTH TLS", 9), "FEAT TLS", " AUTH TLS");
