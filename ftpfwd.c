@@ -625,7 +625,7 @@ data_relay(struct session *s, int cli_fd, int srv_fd, relay_cb cb, void *arg)
 	SSL_SESSION		*sess;
 	SSL			*cssl = NULL, *sssl = NULL;
 
-	if (s->cl_tls && s->cl_prot == 'P' && (cssl = tls_client_ssl()) ==
+	if (s->cl_tls && s->cl_prot == 'P' && (cssl = tls_client_ssl(1)) ==
 	    NULL)
 		goto fail;
 	if (s->up_ssl != NULL) {
@@ -1080,7 +1080,7 @@ client_tls_start(struct session *s)
 	struct bufferevent	*bev;
 	SSL			*ssl;
 
-	if (s->cin != s->cout || (ssl = tls_client_ssl()) == NULL)
+	if (s->cin != s->cout || (ssl = tls_client_ssl(0)) == NULL)
 		return -1;
 	if ((bev = bufferevent_openssl_filter_new(base, s->cin, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)) == NULL) {

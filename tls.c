@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,10 +126,23 @@ tls_upstream_ssl(const char *name, SSL_SESSION *resume)
 	return NULL;
 }
 
+/*
+ * Toward a client.  A data connection gets no TLS 1.3 session tickets:
+ * a client that only uploads never reads them, and closing a socket
+ * with unread bytes makes the kernel reset it, dropping what the client
+ * had not sent yet (RFC 2525).  lftp's uploads lost their tail so.
+ */
 SSL *
-tls_client_ssl(void)
+tls_client_ssl(int data)
 {
-	return SSL_new(cl_ctx);
+	SSL	*ssl;
+
+	if ((ssl = SSL_new(cl_ctx)) != NULL && data &&
+	    SSL_set_num_tickets(ssl, 0) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
 }
 
 /* Why a TLS bufferevent failed, in words: the certificate check first. */
@@ -259,6 +273,18 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 		snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
 		relay_end(r, why);
+		return;
+	}
+	/*
+	 * A TLS peer that resets looks like one that closed without
+	 * close_notify (libevent's dirty shutdown).  A reset cuts the data
+	 * short: it must not reach the other side as a clean end.
+	 */
+	if (bufferevent_openssl_get_ssl(bev) != NULL &&
+	    (EVUTIL_SOCKET_ERROR() == ECONNRESET ||
+	    EVUTIL_SOCKET_ERROR() == EPIPE)) {
+		relay_end(r, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
 		return;
 	}
 	/* End of file: pass on what came before it, then end. */

@@ -19,7 +19,7 @@ struct relay;
 int	 tls_upstream_init(const char *, int, char *, size_t);
 int	 tls_client_init(const char *, const char *, char *, size_t);
 SSL	*tls_upstream_ssl(const char *, SSL_SESSION *);
-SSL	*tls_client_ssl(void);
+SSL	*tls_client_ssl(int);
 char	*tls_error(struct bufferevent *, char *, size_t);
 const char *tls_describe(SSL *, char *, size_t);
 

@@ -4,6 +4,8 @@
 # FTPS clients (curl --ssl-reqd, lftp ftp:ssl-force, ftplib FTP_TLS).
 import ftplib
 import os
+import socket
+import struct
 import subprocess
 import sys
 
@@ -88,6 +90,49 @@ matrix("TLS-TLS", tls_servers, TLS_CLIENTS, UP + CL)
 matrix("plain-TLS", tls_servers, [Curl, Lftp, Ftplib], UP)
 matrix("TLS-plain", plain_servers, TLS_CLIENTS, CL)
 
+# -- PROT C: the control encrypted, the data not -------------------------
+# Were the data still TLS toward the client, ftplib would store the TLS
+# records it reads as plain bytes, and the sha256 would differ.
+for srv, args in ((tls_servers[0], UP + CL), (plain_servers[0], CL)):
+    fwd = lab.start_ftpfwd(srv.port, *args, log="protc-%s.log" % srv.name)
+    f = TLS_CLIENTS[2](fwd.port, srv.user, srv.password, False, srv.cwd,
+                       ca=CA).session()          # logged in, PROT P
+    f.prot_c()
+    data = []
+    f.retrbinary("RETR f3m", data.append)
+    f.quit()
+    fwd.terminate()
+    fwd.wait()
+    t.is_(L.hashlib.sha256(b"".join(data)).hexdigest(), want[srv.name],
+          "PROT C after PROT P (%s): plain data to the client, sha256" %
+          srv.name)
+
+# -- A client that resets mid-upload ------------------------------------
+# The relay must not end the server's side with close_notify, which says
+# "complete": vsftpd (strict_ssl_read_eof) then fails the STOR.
+vs = tls_servers[0]
+fwd = lab.start_ftpfwd(vs.port, *(UP + CL), log="reset.log")
+f = TLS_CLIENTS[2](fwd.port, vs.user, vs.password, False, vs.cwd,
+                   ca=CA).session()
+f.voidcmd("TYPE I")
+conn = f.transfercmd("STOR cut-short")
+conn.sendall(b"x" * 1000000)
+conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+conn.close()                                     # RST, no close_notify
+f.sock.settimeout(30)
+try:
+    resp = f.getresp()
+except ftplib.Error as e:
+    resp = str(e)
+except (OSError, EOFError) as e:
+    resp = "%s: %s" % (type(e).__name__, e)
+f.close()
+t.ok(resp[:1] in ("4", "5") and "Connection reset by peer" in
+     lab.log("reset.log"), "a client's reset mid-upload reaches the server "
+     "as a failure, not as the end (%s)" % resp, lab.log("reset.log"))
+fwd.terminate()
+fwd.wait()
+
 # -- A data connection that never carries anything ----------------------
 # With UpstreamTLS a passive data connection waits for the transfer's 1xx
 # before its TLS starts.  A RETR the server refuses (550) has none: the
@@ -139,7 +184,9 @@ r, closed, log = first_reply(UP + ["-o", "UpstreamServerName=ftp.example"],
 t.is_(r, "421 ftpfwd: TLS to the FTP server ftp.example failed: "
       "certificate verify failed: hostname mismatch",
       "a certificate for another name: 421 saying why")
-t.ok(closed, "and the session is closed")
+t.ok(closed and "TLS to the FTP server ftp.example failed: certificate "
+     "verify failed: hostname mismatch" in log,
+     "and the session is closed, and logged", log)
 fwd = lab.start_ftpfwd(vs.port, "-o", "UpstreamTLS=explicit", "-o",
                        "UpstreamCAFile=" + pki["other-ca"], "-o",
                        "UpstreamVerify=no", log="noverify.log")
@@ -147,10 +194,14 @@ c = Ftplib(fwd.port, vs.user, vs.password, False, vs.cwd)
 ok, out = c.get("f3m", lab.path("noverify"))
 t.ok(ok and L.sha256(lab.path("noverify")) == want[vs.name],
      "UpstreamVerify=no: the same server is used", out)
-log = lab.log("noverify.log")
-t.ok("WARNING: UpstreamVerify=no" in log.split("\n#")[0] and
-     "#1 WARNING: the FTP server's certificate is not verified" in log,
-     "and ftpfwd warns at start-up and in the session's first line", log)
+lines = lab.log("noverify.log").splitlines()
+start = [i for i, ln in enumerate(lines) if "WARNING: UpstreamVerify=no" in ln]
+first = [ln for ln in lines if "#1 " in ln][:2]
+t.ok(start and start[0] < [i for i, ln in enumerate(lines)
+                           if "#1 " in ln][0] and
+     any("#1 WARNING: the FTP server's certificate is not verified" in ln
+         for ln in first),
+     "and ftpfwd warns at start-up and in the session's first lines", lines)
 fwd.terminate()
 fwd.wait()
 

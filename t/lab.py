@@ -299,10 +299,12 @@ class Lab:
                 "secure_chroot_dir=/var/run/vsftpd/empty"]
         if tls:
             # FTPS only, as strict as vsftpd gets: TLS for the login and
-            # every data connection, each resuming the control session.
+            # every data connection, each resuming the control session,
+            # and an upload complete only with its close_notify.
             conf += ["ssl_enable=YES", "allow_anon_ssl=YES",
                      "force_anon_logins_ssl=YES", "force_anon_data_ssl=YES",
                      "require_ssl_reuse=YES", "ssl_ciphers=HIGH",
+                     "strict_ssl_read_eof=YES",
                      "rsa_cert_file=" + self.certs()["cert"],
                      "rsa_private_key_file=" + self.certs()["key"]]
         conf += list(extra)
