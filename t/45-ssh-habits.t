@@ -129,6 +129,16 @@ t.ok(re.search(r"#1 127\.0\.0\.1 user anonymous, logged in, up \d+s, "
      "SIGUSR1: a line per session (client, user, state, age, transfer)",
      line)
 c.close()
+fg.send_signal(signal.SIGHUP)
+c = L.Raw(fg.port)
+t.ok(c.login(srv.user, srv.password)[1].startswith("230") and
+     fg.poll() is None, "SIGHUP is ignored: ftpfwd still serves")
+c.close()
+r = subprocess.run([L.FTPFWD, "-S", ctl, "-o", "SyslogFacility=KERN"],
+                   capture_output=True, text=True, timeout=30)
+t.ok(r.returncode == 1 and r.stderr.startswith(
+    "ftpfwd: unknown SyslogFacility \"KERN\""),
+    "an unknown SyslogFacility is an error that names it", r.stderr)
 
 # -- ssh -O exit: ftpfwd goes within 1 s ----------------------------------
 pid = pids[0]
