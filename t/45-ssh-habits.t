@@ -142,7 +142,13 @@ t.ok(r.returncode == 1 and r.stderr.startswith(
 
 # -- ssh -O exit: ftpfwd goes within 1 s ----------------------------------
 pid = pids[0]
+c = L.Raw(port)
+c.login(srv.user, srv.password)
 ssh("-O", "exit", "ftpgw")
+c.sock.settimeout(10)
+t.is_(c.reply(), "421 ftpfwd: ssh connection to ftpgw closed",
+      "ssh -O exit: a connected client is told which connection closed")
+c.close()
 t0 = time.monotonic()
 L.wait_for("ftpfwd to exit", lambda: not L.pid_alive(pid), timeout=10)
 t.ok(time.monotonic() - t0 < 1, "ssh -O exit: ftpfwd gone within 1 s "
