@@ -65,13 +65,14 @@
 #define PENDING_MAX		64	/* commands awaiting a server reply */
 #define CTL_BUF_HIGH		(64 * 1024)	/* control input kept */
 #define DRAIN_TIMEOUT		10	/* seconds to flush a closing session */
-#define DRAIN_POLL_MS		10	/* look again at a TLS socket's output */
+#define DRAIN_POLL_MS		10	/* look again at a TLS socket */
 #define ACCEPT_BACKOFF		1	/* seconds without accept on EMFILE */
 #define FD_RESERVE		8	/* descriptors a session may need */
 #define ACT_BACKLOG		4	/* active data connections queued */
 #define RUNDIR_PARENT_MAX	64	/* keep socket paths within sun_path */
+#define ACT_PATH_MAX		sizeof(((struct sockaddr_un *)0)->sun_path)
 #define MASTER_RETRY		1	/* seconds between master reconnects */
-#define MASTER_POLL_MS		200	/* without pidfd_open(2): kill(pid, 0) */
+#define MASTER_POLL_MS		200	/* no pidfd_open(2): kill(pid, 0) */
 #define HELLO_TIMEOUT_MS	10000
 #define EOF_JUDGE_MS		100	/* let a dying master finish dying */
 #define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
@@ -181,7 +182,7 @@ struct session {
 	struct evbuffer		*held;
 	int			 last_code;
 	int			 logged_in;	/* the server said 230 */
-	char			 user[USER_LOG_MAX];	/* escaped, for SIGUSR1 */
+	char			 user[USER_LOG_MAX];	/* escaped, SIGUSR1 */
 
 	/* The current data transfer, for the log and the idle timer. */
 	int			 xfer_running;
@@ -207,8 +208,8 @@ struct session {
 	uint16_t		 act_rport;	/* its port on the ssh server */
 	int			 act_lfd;
 	struct event		*act_ev;
-	char			 act_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	int			 act_armed;	/* a PORT awaits its connection */
+	char			 act_path[ACT_PATH_MAX];
+	int			 act_armed;	/* a PORT awaits a connection */
 	enum ftp_cmd		 act_cmd;
 	struct sockaddr_storage	 act_client;	/* the client's data port */
 	char			 act_host[ADDR_STR_MAX];
@@ -219,7 +220,7 @@ struct session {
 	int			 up_code;	/* multi-line reply in set-up */
 	struct evbuffer		*banner;	/* held until TLS is up */
 	SSL			*up_ssl;	/* the control's, to resume */
-	int			 cl_tls;	/* the client's control is TLS */
+	int			 cl_tls;	/* client's control is TLS */
 	int			 cl_shut;	/* close_notify sent */
 	char			 cl_prot;	/* its PROT: 'C' or 'P' */
 
@@ -287,8 +288,10 @@ static void	server_read_cb(struct bufferevent *, void *);
 static void	server_write_cb(struct bufferevent *, void *);
 static void	server_event_cb(struct bufferevent *, short, void *);
 static void	act_disarm(struct session *);
-static void	data_conns_start(struct session *);
-static void	data_conns_drop_waiting(struct session *);
+static void	data_conns_waiting(struct session *,
+		    void (*)(struct data_conn *));
+static void	data_conn_start(struct data_conn *);
+static void	data_conn_free(struct data_conn *);
 static void	watch_open(void);
 static void	shutdown_all(const char *);
 
@@ -704,33 +707,20 @@ data_conn_start(struct data_conn *d)
 	    d->target, d->relay != NULL ? "relayed" : "joined");
 }
 
-/* The transfer's 1xx: start the data connections that waited for it. */
-static void
-data_conns_start(struct session *s)
-{
-	struct data_conn	*d, *dn;
-
-	/* Starting may free an entry: step on first. */
-	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
-		dn = TAILQ_NEXT(d, entry);
-		if (data_conn_waiting(d))
-			data_conn_start(d);
-	}
-}
-
 /*
- * The transfer is over, or never began: a connection still waiting for
- * its 1xx will carry nothing.
+ * Call fn on each connection waiting for its 1xx: data_conn_start at
+ * the 1xx, data_conn_free once the transfer is over or never began
+ * (such a connection will carry nothing).  fn may free the entry.
  */
 static void
-data_conns_drop_waiting(struct session *s)
+data_conns_waiting(struct session *s, void (*fn)(struct data_conn *))
 {
 	struct data_conn	*d, *dn;
 
 	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
 		dn = TAILQ_NEXT(d, entry);
 		if (data_conn_waiting(d))
-			data_conn_free(d);
+			fn(d);
 	}
 }
 
@@ -947,7 +937,7 @@ reply_done(struct session *s, int code)
 			s->xfer_running = 1;
 			clock_gettime(CLOCK_MONOTONIC, &s->xfer_start);
 			if (s->up_ssl != NULL)
-				data_conns_start(s);
+				data_conns_waiting(s, data_conn_start);
 		}
 		return;
 	}
@@ -969,7 +959,7 @@ reply_done(struct session *s, int code)
 		s->xfer_running = 0;
 		s->data_mode = NULL;
 		act_disarm(s);
-		data_conns_drop_waiting(s);
+		data_conns_waiting(s, data_conn_free);
 	} else if ((cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT) &&
 	    code >= 300)
 		act_disarm(s);
@@ -1168,7 +1158,7 @@ upstream_setup(struct session *s)
 		switch (s->up_phase) {
 		case UP_BANNER:
 			if (ended != 220) {
-				/* Busy or closing (421): the client hears it. */
+				/* Busy or closing (421): pass it on. */
 				greeting = ended;
 				s->up_phase = UP_READY;
 				break;
@@ -1194,16 +1184,16 @@ upstream_setup(struct session *s)
 			continue;
 		case UP_PBSZ:
 			if (ended != 200) {
-				upstream_fail(s, "the FTP server refused PBSZ 0 "
-				    "(\"%s\")", text);
+				upstream_fail(s, "the FTP server refused "
+				    "PBSZ 0 (\"%s\")", text);
 				return 0;
 			}
 			upstream_send(s, "PROT P", UP_PROT);
 			continue;
 		case UP_PROT:
 			if (ended != 200) {
-				upstream_fail(s, "the FTP server refused PROT P "
-				    "(\"%s\")", text);
+				upstream_fail(s, "the FTP server refused "
+				    "PROT P (\"%s\")", text);
 				return 0;
 			}
 			s->up_phase = UP_READY;
@@ -1265,7 +1255,7 @@ session_server_input(struct session *s)
 			ended = s->r_code;
 			s->r_code = 0;
 		} else if (s->r_feat && ftp_feat_is_tls(line, linelen))
-			drop = 1;	/* the server's TLS is not the client's */
+			drop = 1;	/* not the client's TLS */
 		/* Ours, toward the client, before the FEAT reply's end. */
 		if (ended && s->r_feat && opt.cl_tls == TLS_EXPLICIT &&
 		    s->r_hold == HOLD_NONE)
@@ -1592,7 +1582,7 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 		return;
 	}
 	pasv_close(s);
-	data_conns_drop_waiting(s);
+	data_conns_waiting(s, data_conn_free);
 	s->act_armed = 0;
 	s->act_client = ss;
 	addr_host((struct sockaddr *)&ss, s->act_host, sizeof(s->act_host));
@@ -1770,7 +1760,7 @@ session_client_input(struct session *s)
 			/* A new passive request replaces any earlier one. */
 			pasv_close(s);
 			act_disarm(s);
-			data_conns_drop_waiting(s);
+			data_conns_waiting(s, data_conn_free);
 			break;
 		case FTP_CMD_TRANSFER:
 			snprintf(s->xfer_verb, sizeof(s->xfer_verb), "%s",
@@ -1881,7 +1871,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 			session_end(s, NULL);
 			return;
 		}
-		/* The socket underneath tells the filter, not us: look again. */
+		/* The socket under the filter does not tell us: poll. */
 		if (s->drain_poll_ev == NULL)
 			s->drain_poll_ev = evtimer_new(base, drain_poll_cb, s);
 		if (s->drain_poll_ev != NULL)
@@ -2831,8 +2821,8 @@ parse_option(const char *arg)
 			if (strcasecmp(value, facilities[i].name) == 0)
 				break;
 		if (i == sizeof(facilities) / sizeof(facilities[0]))
-			die(EXIT_USAGE, "unknown SyslogFacility \"%s\" (DAEMON, "
-			    "USER, AUTH, LOCAL0 to LOCAL7)", value);
+			die(EXIT_USAGE, "unknown SyslogFacility \"%s\" "
+			    "(DAEMON, USER, AUTH, LOCAL0 to LOCAL7)", value);
 		opt.facility = facilities[i].facility;
 	} else if (strcasecmp(name, "UpstreamTLS") == 0)
 		opt.up_tls = parse_tls_mode(name, value);
@@ -3350,8 +3340,8 @@ main(int argc, char *argv[])
 		if (!opt.up_verify)
 			logit(LL_ERROR, "WARNING: UpstreamVerify=no: the FTP "
 			    "server's certificate is not checked, so anyone "
-			    "between the ssh server and the FTP server can read "
-			    "and change the session");
+			    "between the ssh server and the FTP server can "
+			    "read and change the session");
 	}
 	if (opt.cl_tls != TLS_OFF) {
 		if (opt.cl_cert == NULL || opt.cl_key == NULL)

@@ -80,7 +80,7 @@ pump_run(struct pump *p)
 			if (n == -1 && errno == EAGAIN)
 				return event_add(p->wev, NULL);
 			if (n == 0)
-				errno = EPIPE;	/* nothing written: the peer is gone */
+				errno = EPIPE;	/* wrote nothing: peer gone */
 			if (n <= 0)
 				return -1;
 			p->queued -= (size_t)n;

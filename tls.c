@@ -195,9 +195,9 @@ struct relay {
 	relay_cb		 cb;
 	void			*arg;
 	uint64_t		 bytes;
-	int			 ending;	/* flushing toward side ending */
+	int			 ending;	/* flushing, then the end */
 	int			 ending_side;
-	int			 lingering;	/* waiting for both peers' EOF */
+	int			 lingering;	/* waiting for the peers' EOF */
 	int			 closed[2];
 	struct event		*linger_ev;
 	int			 dead;

@@ -305,7 +305,7 @@ test_replies(void)
 	ok(!ftp_reply_ends("226 End", 7, 211), "reply goes on", "226 End");
 	ok(ftp_feat_is_tls(" auth", 5), "FEAT TLS", " auth");
 	ok(!ftp_feat_is_tls(" AUTHX", 6), "FEAT not TLS", " AUTHX");
-	ok(!ftp_feat_is_tls("AUTH TLS", 8), "FEAT not TLS", "AUTH TLS, no indent");
+	ok(!ftp_feat_is_tls("AUTH TLS", 8), "FEAT not TLS", "not indented");
 	ok(!ftp_feat_is_tls(" EPSV", 5), "FEAT not TLS", " EPSV");
 	ok(ftp_feat_is_tls(" PBSZ", 5), "FEAT TLS", " PBSZ");
 	ok(ftp_feat_is_tls(" PROT", 5), "FEAT TLS", " PROT");
