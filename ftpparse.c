@@ -340,6 +340,44 @@ ftp_feat_is_tls(const char *line, size_t len)
 	    feat_is(line, len, "PROT");
 }
 
+/* EPSV or EPRT in a FEAT reply: FTP_FEAT_EPSV, FTP_FEAT_EPRT or 0. */
+int
+ftp_feat_ext(const char *line, size_t len)
+{
+	if (feat_is(line, len, "EPSV"))
+		return FTP_FEAT_EPSV;
+	if (feat_is(line, len, "EPRT"))
+		return FTP_FEAT_EPRT;
+	return 0;
+}
+
+/*
+ * The argument of EPSV (RFC 2428): none (0), a network protocol number
+ * in *protop, or ALL (FTP_EPSV_ALL).
+ */
+int
+ftp_parse_epsv(const char *arg, size_t len, int *protop)
+{
+	unsigned long	v;
+
+	while (len > 0 && arg[len - 1] == ' ')
+		len--;
+	if (len == 0) {
+		*protop = 0;
+		return 0;
+	}
+	if (len == 3 && to_upper((unsigned char)arg[0]) == 'A' &&
+	    to_upper((unsigned char)arg[1]) == 'L' &&
+	    to_upper((unsigned char)arg[2]) == 'L') {
+		*protop = FTP_EPSV_ALL;
+		return 0;
+	}
+	if (ftp_parse_uint(arg, len, 255, &v) == -1 || v == 0)
+		return -1;
+	*protop = (int)v;
+	return 0;
+}
+
 /* The argument of AUTH: 0 for TLS (RFC 4217, and its old names). */
 int
 ftp_parse_auth(const char *arg, size_t len)

@@ -21,6 +21,12 @@
 /* Room for a formatted PORT/EPRT/227/229 line. */
 #define FTP_FMT_MAX		128
 
+/* What a FEAT line says of RFC 2428. */
+#define FTP_FEAT_EPSV		0x01
+#define FTP_FEAT_EPRT		0x02
+/* EPSV ALL, beyond any network protocol number. */
+#define FTP_EPSV_ALL		256
+
 /* Command classes the proxy acts on. */
 enum ftp_cmd {
 	FTP_CMD_OTHER = 0,
@@ -51,6 +57,8 @@ int	ftp_parse_229(const char *, size_t, uint16_t *);
 int	ftp_reply_start(const char *, size_t, int *, int *);
 int	ftp_reply_ends(const char *, size_t, int);
 int	ftp_feat_is_tls(const char *, size_t);
+int	ftp_feat_ext(const char *, size_t);
+int	ftp_parse_epsv(const char *, size_t, int *);
 int	ftp_parse_auth(const char *, size_t);
 int	ftp_parse_prot(const char *, size_t, char *);
 

@@ -88,13 +88,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)ss;
 #elif defined(FUZZ_TARGET_reply)
 	char	esc[64], level;
-	int	code, more;
+	int	code, more, n, proto;
 
 	if (ftp_reply_start(p, size, &code, &more) == 0 &&
 	    (code < 100 || code > 599 ||
 	    ftp_reply_ends(p, size, code) != !more))
 		abort();
 	(void)ftp_feat_is_tls(p, size);
+	if ((n = ftp_feat_ext(p, size)) != 0 && n != FTP_FEAT_EPSV &&
+	    n != FTP_FEAT_EPRT)
+		abort();
+	if (ftp_parse_epsv(p, size, &proto) == 0 && (proto < 0 ||
+	    (proto > 255 && proto != FTP_EPSV_ALL)))
+		abort();
 	(void)ftp_parse_auth(p, size);
 	if (ftp_parse_prot(p, size, &level) == 0 && level != 'C' &&
 	    level != 'S' && level != 'E' && level != 'P')

@@ -312,6 +312,31 @@ test_replies(void)
 	ok(ftp_feat_is_tls(" AUTH TLS", 9), "FEAT TLS", " AUTH TLS");
 	ok(!ftp_feat_is_tls(" PROTX", 6), "FEAT not TLS", " PROTX");
 	ok(!ftp_feat_is_tls(" PBS", 4), "FEAT not TLS", " PBS");
+	ok(ftp_feat_ext(" EPSV", 5) == FTP_FEAT_EPSV, "FEAT", " EPSV");
+	ok(ftp_feat_ext(" eprt", 5) == FTP_FEAT_EPRT, "FEAT", " eprt");
+	ok(ftp_feat_ext(" EPSVX", 6) == 0, "FEAT not RFC 2428", " EPSVX");
+	ok(ftp_feat_ext("EPSV", 4) == 0, "FEAT not RFC 2428",
+	    "not indented");
+	ok(ftp_feat_ext(" EPS", 4) == 0, "FEAT not RFC 2428", " EPS");
+}
+
+static void
+test_epsv(void)
+{
+	int	proto = -1;
+
+	ok(ftp_parse_epsv("", 0, &proto) == 0 && proto == 0, "EPSV",
+	    "no argument");
+	ok(ftp_parse_epsv("all", 3, &proto) == 0 && proto == FTP_EPSV_ALL,
+	    "EPSV", "all");
+	ok(ftp_parse_epsv("ALL ", 4, &proto) == 0 &&
+	    proto == FTP_EPSV_ALL, "EPSV", "ALL, trailing space");
+	ok(ftp_parse_epsv("2", 1, &proto) == 0 && proto == 2, "EPSV", "2");
+	ok(ftp_parse_epsv("0", 1, &proto) == -1, "EPSV refused", "0");
+	ok(ftp_parse_epsv("256", 3, &proto) == -1, "EPSV refused", "256");
+	ok(ftp_parse_epsv("AL", 2, &proto) == -1, "EPSV refused", "AL");
+	ok(ftp_parse_epsv("1\0", 2, &proto) == -1, "EPSV refused", "1 NUL");
+	ok(ftp_parse_epsv("-1", 2, &proto) == -1, "EPSV refused", "-1");
 }
 
 static void
@@ -396,6 +421,7 @@ main(void)
 	test_replies();
 	test_misc();
 	test_tls_args();
+	test_epsv();
 	test_mux();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
