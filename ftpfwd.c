@@ -95,6 +95,9 @@ static const struct {
 	{ "DEBUG2", LL_DEBUG2 }, { "DEBUG3", LL_DEBUG3 },
 };
 
+/* ActiveMode, in enum act_mode's order. */
+static const char *act_modes[] = { "auto", "forward", "passive", "off" };
+
 /* SyslogFacility, as ssh_config names them. */
 static const struct {
 	const char	*name;
@@ -117,28 +120,65 @@ struct forward {
 	struct evconnlistener *lev[MAX_LISTENERS];
 	int		 nfds;
 	uint16_t	 bound_port;
+	char		*act_bind;	/* remote forwards listen there */
+	struct sockaddr_storage act_addr;	/* and so PORT/EPRT names it */
 	int		 claim_fd;		/* "mine, for this master" */
 	struct event	*claim_ev;
 };
 
 /*
- * A data connection, either mode.  Passive: the client's socket, handed
- * to the master with a stdio forward whose mux link we hold; with TLS on
- * a side the master gets a socketpair's end instead and the relay moves
- * the bytes.  Active: the server's connection from our Unix socket,
- * joined with splice, or relayed, to the client's data port.  While
- * cli_fd and srv_fd are both set it waits for a relay to start.
+ * A data connection, named by the client's mode and the server's.
+ * Toward the server in passive mode, the socket toward the client (the
+ * one it connected to our port, or the one we connected to its PORT) is
+ * handed to the master with a stdio forward whose mux link we hold;
+ * with TLS on a side the master gets a socketpair's end instead and the
+ * relay moves the bytes.  Toward the server in active mode, its
+ * connection arrives on our Unix socket and is joined with splice, or
+ * relayed, to the client: to its data port, or to the connection it
+ * made to our passive port (the two ends are then paired as they come).
+ * While cli_fd and srv_fd are both set it waits for a relay to start.
  */
 struct data_conn {
 	TAILQ_ENTRY(data_conn)	 entry;
 	struct session		*s;
-	const char		*mode;		/* "passive" or "active" */
-	struct mux_conn		*mc;		/* passive: the stdio forward */
-	struct event		*conn_ev;	/* active: connecting */
+	const char		*mode;		/* client's>server's */
+	struct mux_conn		*mc;		/* the stdio forward */
+	struct event		*conn_ev;	/* connecting to the client */
 	int			 cli_fd, srv_fd;	/* ours until joined */
+	int			 pairing;	/* both ends will come to us */
 	struct join		*join;
 	struct relay		*relay;
 	char			 target[HOST_STR_MAX];
+};
+
+#define MODE_PASSIVE		"passive"
+#define MODE_ACTIVE		"active"
+#define MODE_ACT_PASV		"active>passive"
+#define MODE_PASV_ACT		"passive>active"
+
+/* ActiveMode and PassiveMode: what a client's PORT or PASV becomes. */
+enum act_mode { AM_AUTO, AM_FORWARD, AM_PASSIVE, AM_OFF };
+enum pasv_mode { PM_FORWARD, PM_ACTIVE };
+
+/*
+ * The next transfer needs a data connection in the other mode toward
+ * the server, set up by ftpfwd between the client's transfer command
+ * and the moment it passes on.
+ */
+enum xlate { XL_NONE, XL_TO_PASSIVE, XL_TO_ACTIVE };
+enum xl_state {
+	XL_IDLE,	/* nothing asked yet */
+	XL_ASKED,	/* our PASV, or the remote forward, is due */
+	XL_CONNECTING,	/* to the client's data port */
+	XL_READY,	/* the transfer command may go */
+	XL_FAILED	/* answer it with xl_err instead */
+};
+
+/* A command sent to the server whose final reply is still due. */
+struct pending {
+	u_char		cmd;		/* the client's command class */
+	u_char		sent;		/* what went to the server */
+	u_char		ours;		/* ftpfwd's own: the reply is ours */
 };
 
 enum act_state { ACT_NONE, ACT_OPENING, ACT_OPEN };
@@ -168,8 +208,7 @@ struct session {
 	int			 srv_eof;	/* the server side has closed */
 	struct mux_conn		*fwd_mux;	/* remote forward requests */
 
-	/* Commands sent to the server whose final reply is still due. */
-	u_char			 pending[PENDING_MAX];
+	struct pending		 pending[PENDING_MAX];
 	u_int			 phead, pcount;
 	int			 c_wait;	/* client line waits on us */
 	int			 c_eof;		/* client sent all it will */
@@ -184,6 +223,13 @@ struct session {
 	int			 logged_in;	/* the server said 230 */
 	char			 user[USER_LOG_MAX];	/* escaped, SIGUSR1 */
 
+	/* Mode and address family translation. */
+	int			 up_feat;	/* FTP_FEAT_*, seen in FEAT */
+	int			 epsv_all;	/* the client sent EPSV ALL */
+	enum xlate		 xl;
+	enum xl_state		 xl_state;
+	char			 xl_err[LOG_TEXT_MAX];
+
 	/* The current data transfer, for the log and the idle timer. */
 	int			 xfer_running;
 	struct timespec		 xfer_start;
@@ -196,6 +242,7 @@ struct session {
 	struct event		*pasv_ev;
 	char			 pasv_host[NI_MAXHOST];
 	uint16_t		 pasv_port;
+	uint16_t		 pasv_lport;	/* ours, toward the client */
 	TAILQ_HEAD(, data_conn)	 data;		/* both modes */
 
 	/*
@@ -210,7 +257,7 @@ struct session {
 	struct event		*act_ev;
 	char			 act_path[ACT_PATH_MAX];
 	int			 act_armed;	/* a PORT awaits a connection */
-	enum ftp_cmd		 act_cmd;
+	enum ftp_cmd		 act_cmd;	/* the client's PORT or EPRT */
 	struct sockaddr_storage	 act_client;	/* the client's data port */
 	char			 act_host[ADDR_STR_MAX];
 	uint16_t		 act_port;
@@ -245,7 +292,8 @@ static struct {
 	struct forward		 stdio_fwd;
 	int			 stdio_mode;
 	char			*active_bind;
-	struct sockaddr_storage	 active_addr;
+	enum act_mode		 act_mode;
+	enum pasv_mode		 pasv_mode;
 	int			 pasv_trust;
 	u_int			 max_sessions;
 	u_int			 idle_timeout;
@@ -274,6 +322,7 @@ static struct event		*master_ev;
 static struct event		*accept_ev;
 static struct event		*retry_ev;
 static int			 shutting_down;
+static int			 act_refused;	/* ActiveMode=auto fell back */
 static char			 rundir[PATH_MAX];	/* our Unix sockets */
 
 static void	session_client_input(struct session *);
@@ -288,6 +337,10 @@ static void	server_read_cb(struct bufferevent *, void *);
 static void	server_write_cb(struct bufferevent *, void *);
 static void	server_event_cb(struct bufferevent *, short, void *);
 static void	act_disarm(struct session *);
+static void	act_connect_cb(evutil_socket_t, short, void *);
+static void	fwd_mux_cb(struct mux_conn *, enum mux_event,
+		    const struct mux_reply *, void *);
+static void	ours_reply(struct session *, const struct pending *, int);
 static void	data_conns_waiting(struct session *,
 		    void (*)(struct data_conn *));
 static void	data_conn_start(struct data_conn *);
@@ -400,6 +453,19 @@ addr_unmap(struct sockaddr_storage *ss)
 	memcpy(ss, &sin, sizeof(sin));
 }
 
+/* 0.0.0.0 or :: */
+static int
+addr_is_any(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return 0;
+}
+
 static int
 addr_same_host(const struct sockaddr_storage *a,
     const struct sockaddr_storage *b)
@@ -467,17 +533,38 @@ client_reply(struct session *s, const char *fmt, ...)
 	evbuffer_add(bufferevent_get_output(s->cout), "\r\n", 2);
 }
 
-static void
-pending_push(struct session *s, enum ftp_cmd cmd)
+/* A transfer command waits while its data connection is set up. */
+static int
+xl_busy(const struct session *s)
 {
-	s->pending[(s->phead + s->pcount) % PENDING_MAX] = (u_char)cmd;
+	return s->xl_state == XL_ASKED || s->xl_state == XL_CONNECTING;
+}
+
+/* The client's cmd went to the server as sent, or as ftpfwd's own. */
+static void
+pending_push(struct session *s, enum ftp_cmd cmd, enum ftp_cmd sent,
+    int ours)
+{
+	struct pending	*p = &s->pending[(s->phead + s->pcount) % PENDING_MAX];
+
+	p->cmd = (u_char)cmd;
+	p->sent = (u_char)sent;
+	p->ours = (u_char)ours;
 	s->pcount++;
+}
+
+static struct pending *
+pending_first(struct session *s)
+{
+	static struct pending	none;	/* FTP_CMD_OTHER, not ours */
+
+	return s->pcount == 0 ? &none : &s->pending[s->phead];
 }
 
 static enum ftp_cmd
 pending_head(struct session *s)
 {
-	return s->pcount == 0 ? FTP_CMD_OTHER : s->pending[s->phead];
+	return (enum ftp_cmd)pending_first(s)->cmd;
 }
 
 static double
@@ -566,11 +653,15 @@ data_conn_free(struct data_conn *d)
 	free(d);
 }
 
-/* Both descriptors are ours and wait for the transfer's 1xx. */
+/*
+ * Nothing carries it yet: both descriptors are ours and wait for the
+ * transfer's 1xx, or one or both of a pair have still to come.
+ */
 static int
 data_conn_waiting(const struct data_conn *d)
 {
-	return d->cli_fd != -1 && d->srv_fd != -1 && d->conn_ev == NULL;
+	return d->join == NULL && d->relay == NULL && d->conn_ev == NULL &&
+	    (d->pairing || (d->cli_fd != -1 && d->srv_fd != -1));
 }
 
 static void
@@ -688,6 +779,8 @@ data_conn_start(struct data_conn *d)
 {
 	struct session	*s = d->s;
 
+	if (d->cli_fd == -1 || d->srv_fd == -1)
+		return;			/* a pair still waits for an end */
 	if (data_needs_relay(s)) {
 		if (!data_relay_ready(s))
 			return;
@@ -769,7 +862,67 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
 	}
 }
 
-/* The client connected to our passive port: hand it to the master. */
+/*
+ * Hand the socket toward the client to the master, with a stdio forward
+ * to the server's passive port.  Takes fd; frees d on failure.
+ */
+static int
+data_to_master(struct data_conn *d, int fd)
+{
+	struct session	*s = d->s;
+	char		 err[256];
+	uint32_t	 rid;
+	int		 mfd = fd, sp[2];
+
+	snprintf(d->target, sizeof(d->target), "%s:%u", s->pasv_host,
+	    s->pasv_port);
+	if (data_needs_relay(s)) {
+		/* TLS: the master gets a socketpair's end, we the bytes. */
+		d->cli_fd = fd;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    sp) == -1) {
+			logit(LL_ERROR, "#%u socketpair: %s", s->id,
+			    strerror(errno));
+			data_conn_free(d);
+			return -1;
+		}
+		d->srv_fd = sp[0];
+		mfd = sp[1];
+	}
+	/* mux_stdio_fwd() owns mfd from here, even when it fails. */
+	if ((d->mc = mux_open(base, opt.ctl_path, data_mux_cb, d, err,
+	    sizeof(err))) == NULL ||
+	    mux_stdio_fwd(d->mc, s->pasv_host, s->pasv_port, mfd, &rid) ==
+	    -1) {
+		if (d->mc == NULL)
+			close(mfd);
+		logit(LL_ERROR, "#%u cannot hand the data connection to the "
+		    "master at %s: %s", s->id, opt.ctl_path,
+		    d->mc == NULL ? err : "request failed");
+		data_conn_free(d);
+		return -1;
+	}
+	if (data_conn_waiting(d))
+		data_conn_start(d);
+	return 0;
+}
+
+/* The pair still missing the client's end (0) or the server's (1). */
+static struct data_conn *
+data_conn_pairing(struct session *s, int server)
+{
+	struct data_conn	*d;
+
+	TAILQ_FOREACH(d, &s->data, entry)
+		if (d->pairing && (server ? d->srv_fd : d->cli_fd) == -1)
+			return d;
+	return NULL;
+}
+
+/*
+ * The client connected to our passive port: hand it to the master, or
+ * with PassiveMode=active pair it with the server's connection.
+ */
 static void
 pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
@@ -777,9 +930,8 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	struct sockaddr_storage	 peer;
 	socklen_t		 plen = sizeof(peer);
 	struct data_conn	*d;
-	char			 err[256], pstr[ADDR_STR_MAX];
-	uint32_t		 rid;
-	int			 fd, mfd, sp[2];
+	char			 pstr[ADDR_STR_MAX];
+	int			 fd;
 
 	(void)what;
 	if ((fd = accept4(lfd, (struct sockaddr *)&peer, &plen,
@@ -796,43 +948,19 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	}
 	pasv_close(s);
 	set_socket_opts(fd);
-	if ((d = data_conn_new(s, "passive")) == NULL) {
+	logit(LL_DEBUG1, "#%u data connection from %s", s->id,
+	    addr_str(&peer, pstr, sizeof(pstr)));
+	if ((d = data_conn_pairing(s, 0)) != NULL) {
+		d->cli_fd = fd;
+		d->pairing = d->srv_fd == -1;
+		data_conn_start(d);
+		return;
+	}
+	if ((d = data_conn_new(s, MODE_PASSIVE)) == NULL) {
 		close(fd);
 		return;
 	}
-	snprintf(d->target, sizeof(d->target), "%s:%u", s->pasv_host,
-	    s->pasv_port);
-	mfd = fd;
-	if (data_needs_relay(s)) {
-		/* TLS: the master gets a socketpair's end, we the bytes. */
-		d->cli_fd = fd;
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-		    sp) == -1) {
-			logit(LL_ERROR, "#%u socketpair: %s", s->id,
-			    strerror(errno));
-			data_conn_free(d);
-			return;
-		}
-		d->srv_fd = sp[0];
-		mfd = sp[1];
-	}
-	/* mux_stdio_fwd() owns mfd from here, even when it fails. */
-	if ((d->mc = mux_open(base, opt.ctl_path, data_mux_cb, d, err,
-	    sizeof(err))) == NULL ||
-	    mux_stdio_fwd(d->mc, s->pasv_host, s->pasv_port, mfd, &rid) ==
-	    -1) {
-		if (d->mc == NULL)
-			close(mfd);
-		logit(LL_ERROR, "#%u cannot hand the data connection to the "
-		    "master at %s: %s", s->id, opt.ctl_path,
-		    d->mc == NULL ? err : "request failed");
-		data_conn_free(d);
-		return;
-	}
-	logit(LL_DEBUG1, "#%u data connection from %s to %s", s->id,
-	    addr_str(&peer, pstr, sizeof(pstr)), d->target);
-	if (data_conn_waiting(d))
-		data_conn_start(d);
+	(void)data_to_master(d, fd);
 }
 
 /* Open a listener for the client's passive data connection. */
@@ -867,19 +995,21 @@ pasv_listen(struct session *s, struct sockaddr_storage *where)
 	return -1;
 }
 
-/* A whole 227 or 229 reply is in s->held: rewrite it to point at us. */
-static void
-pasv_reply(struct session *s, enum ftp_cmd cmd)
+/*
+ * A whole 227 or 229 reply, to the PASV or EPSV sent, is in s->held:
+ * where the server's passive port is, as the ssh server reaches it.
+ */
+static int
+pasv_parse(struct session *s, enum ftp_cmd sent)
 {
-	struct evbuffer		*out = bufferevent_get_output(s->cout);
-	struct sockaddr_storage	 srv, where;
+	struct sockaddr_storage	 srv;
 	size_t			 len = evbuffer_get_length(s->held);
-	char			*text, line[FTP_FMT_MAX], why[LOG_TEXT_MAX];
+	char			*text, why[LOG_TEXT_MAX];
 	uint16_t		 port;
 	int			 r;
 
 	text = (char *)evbuffer_pullup(s->held, -1);
-	if (cmd == FTP_CMD_PASV) {
+	if (sent == FTP_CMD_PASV) {
 		r = ftp_parse_227(text, len, &srv);
 		port = r == 0 ? addr_port(&srv) : 0;
 	} else
@@ -887,24 +1017,32 @@ pasv_reply(struct session *s, enum ftp_cmd cmd)
 	if (r == -1) {
 		logit(LL_ERROR, "#%u cannot parse the server's passive reply "
 		    "\"%s\"", s->id, escape(why, sizeof(why), text, len));
-		client_reply(s, "425 ftpfwd: cannot parse the server's "
-		    "passive reply");
-		goto done;
+		return -1;
 	}
-	if (cmd == FTP_CMD_PASV && opt.pasv_trust)
+	if (sent == FTP_CMD_PASV && opt.pasv_trust)
 		addr_host((struct sockaddr *)&srv, s->pasv_host,
 		    sizeof(s->pasv_host));
 	else
 		snprintf(s->pasv_host, sizeof(s->pasv_host), "%s",
 		    s->fwd->host);
 	s->pasv_port = port;
+	return 0;
+}
+
+/* Answer the client's PASV or EPSV with a port of ours; 0 if we can't. */
+static uint16_t
+pasv_answer(struct session *s, enum ftp_cmd cmd, const char *mode)
+{
+	struct sockaddr_storage	 where;
+	char			 line[FTP_FMT_MAX];
+	int			 r;
 
 	if (pasv_listen(s, &where) == -1) {
 		logit(LL_ERROR, "#%u cannot open a passive listener: %s",
 		    s->id, strerror(errno));
 		client_reply(s, "425 ftpfwd: cannot open a passive data port: "
 		    "%s", strerror(errno));
-		goto done;
+		return 0;
 	}
 	if (cmd == FTP_CMD_PASV)
 		r = ftp_fmt_227(line, sizeof(line), (struct sockaddr *)&where);
@@ -913,14 +1051,25 @@ pasv_reply(struct session *s, enum ftp_cmd cmd)
 	if (r == -1) {
 		pasv_close(s);
 		client_reply(s, "425 ftpfwd: PASV needs IPv4, use EPSV");
-		goto done;
+		return 0;
 	}
-	evbuffer_add(out, line, (size_t)r);
-	s->data_mode = "passive";
-	logit(LL_DEBUG1, "#%u passive port %u -> %s:%u", s->id,
-	    addr_port(&where), s->pasv_host, port);
- done:
-	evbuffer_drain(s->held, len);
+	evbuffer_add(bufferevent_get_output(s->cout), line, (size_t)r);
+	s->data_mode = mode;
+	s->pasv_lport = addr_port(&where);
+	return s->pasv_lport;
+}
+
+/* The server's 227/229 to the client's PASV/EPSV: point it at us. */
+static void
+pasv_reply(struct session *s, const struct pending *p)
+{
+	if (pasv_parse(s, (enum ftp_cmd)p->sent) == -1)
+		client_reply(s, "425 ftpfwd: cannot parse the server's "
+		    "passive reply");
+	else if (pasv_answer(s, (enum ftp_cmd)p->cmd, MODE_PASSIVE) != 0)
+		logit(LL_DEBUG1, "#%u passive port %u -> %s:%u", s->id,
+		    s->pasv_lport, s->pasv_host, s->pasv_port);
+	evbuffer_drain(s->held, evbuffer_get_length(s->held));
 }
 
 /* A server reply ended: match it to its command. */
@@ -958,7 +1107,13 @@ reply_done(struct session *s, int code)
 		    code);
 		s->xfer_running = 0;
 		s->data_mode = NULL;
+		/*
+		 * Connections queued on our sockets belong to this transfer:
+		 * the final reply can overtake them.
+		 */
 		act_disarm(s);
+		if (s->pasv_fd != -1 && data_conn_pairing(s, 0) != NULL)
+			pasv_accept_cb(s->pasv_fd, EV_READ, s);
 		data_conns_waiting(s, data_conn_free);
 	} else if ((cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT) &&
 	    code >= 300)
@@ -1219,10 +1374,10 @@ static void
 session_server_input(struct session *s)
 {
 	struct evbuffer		*in, *out;
-	enum ftp_cmd		 head;
+	struct pending		 p;
 	size_t			 total, linelen;
 	char			*line;
-	int			 code, more, partial, ended, drop;
+	int			 code, more, partial, ended, drop, held;
 
 	if (s->up_phase != UP_READY && !upstream_setup(s))
 		return;
@@ -1239,13 +1394,14 @@ session_server_input(struct session *s)
 
 		ended = 0;
 		drop = 0;
-		head = pending_head(s);
+		p = *pending_first(s);
 		if (s->r_code == 0) {
 			if (ftp_reply_start(line, linelen, &code, &more) == 0) {
-				if ((head == FTP_CMD_PASV && code == 227) ||
-				    (head == FTP_CMD_EPSV && code == 229))
+				if (p.ours || (p.sent == FTP_CMD_PASV &&
+				    code == 227) || (p.sent == FTP_CMD_EPSV &&
+				    code == 229))
 					s->r_hold = HOLD_REPLY;
-				s->r_feat = head == FTP_CMD_FEAT && more;
+				s->r_feat = p.cmd == FTP_CMD_FEAT && more;
 				if (more)
 					s->r_code = code;
 				else
@@ -1254,8 +1410,11 @@ session_server_input(struct session *s)
 		} else if (ftp_reply_ends(line, linelen, s->r_code)) {
 			ended = s->r_code;
 			s->r_code = 0;
-		} else if (s->r_feat && ftp_feat_is_tls(line, linelen))
-			drop = 1;	/* not the client's TLS */
+		} else if (s->r_feat) {
+			/* What the server says of EPSV/EPRT, for our use. */
+			s->up_feat |= ftp_feat_ext(line, linelen);
+			drop = ftp_feat_is_tls(line, linelen);	/* not ours */
+		}
 		/* Ours, toward the client, before the FEAT reply's end. */
 		if (ended && s->r_feat && opt.cl_tls == TLS_EXPLICIT &&
 		    s->r_hold == HOLD_NONE)
@@ -1281,13 +1440,15 @@ session_server_input(struct session *s)
 			evbuffer_remove_buffer(in, out, total);
 		}
 		if (ended) {
-			if (s->r_hold != HOLD_NONE) {
-				/* An overflowed reply is empty: 425. */
-				s->r_hold = HOLD_NONE;
-				pasv_reply(s, head);
-			}
+			/* An overflowed reply is empty: 425. */
+			held = s->r_hold != HOLD_NONE;
+			s->r_hold = HOLD_NONE;
+			if (held && !p.ours)
+				pasv_reply(s, &p);
 			s->r_feat = 0;
 			reply_done(s, ended);
+			if (held && p.ours)
+				ours_reply(s, &p, ended);
 		}
 	}
 	if (!s->dead && evbuffer_get_length(out) > CTL_BUF_HIGH)
@@ -1337,33 +1498,96 @@ rundir_remove(void)
 	rundir[0] = '\0';
 }
 
-/* The connect to the client's data port finished: join it or give up. */
+/* Connect toward the client's data port (PORT/EPRT) for d. */
+static int
+data_connect_client(struct data_conn *d)
+{
+	struct session	*s = d->s;
+
+	snprintf(d->target, sizeof(d->target), "%s:%u", s->act_host,
+	    s->act_port);
+	if ((d->cli_fd = socket(s->act_client.ss_family, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+	    (connect(d->cli_fd, (struct sockaddr *)&s->act_client,
+	    addr_len(&s->act_client)) == -1 && errno != EINPROGRESS) ||
+	    (d->conn_ev = event_new(base, d->cli_fd, EV_WRITE,
+	    act_connect_cb, d)) == NULL ||
+	    event_add(d->conn_ev, NULL) == -1) {
+		logit(LL_ERROR, "#%u cannot connect to the client's data port "
+		    "%s: %s", s->id, d->target, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The next transfer cannot be set up: answer its command with why,
+ * rather than pass it on.
+ */
+static void __attribute__((format(printf, 2, 3)))
+xl_fail(struct session *s, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->xl_err, sizeof(s->xl_err), fmt, ap);
+	va_end(ap);
+	s->xl_state = XL_FAILED;
+	client_resume(s);
+}
+
+/* The transfer command may pass on now. */
+static void
+xl_ready(struct session *s)
+{
+	s->xl_state = XL_READY;
+	client_resume(s);
+}
+
+/* The connect to the client's data port finished: carry it or give up. */
 static void
 act_connect_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct data_conn	*d = arg;
+	struct session		*s = d->s;
 	socklen_t		 len = sizeof(int);
-	int			 err = 0;
+	int			 err = 0, to_master;
 
 	(void)what;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
+	to_master = strcmp(d->mode, MODE_ACT_PASV) == 0;
 	if (err != 0) {
 		logit(LL_ERROR, "#%u cannot connect to the client's data port "
-		    "%s: %s", d->s->id, d->target, strerror(err));
+		    "%s: %s", s->id, d->target, strerror(err));
 		data_conn_free(d);
+		if (to_master)
+			xl_fail(s, "425 ftpfwd: cannot connect to your data "
+			    "port %s:%u: %s", s->act_host, s->act_port,
+			    strerror(err));
 		return;
 	}
 	event_free(d->conn_ev);
 	d->conn_ev = NULL;
 	set_socket_opts(d->cli_fd);
-	data_conn_start(d);
+	if (!to_master) {
+		data_conn_start(d);
+		return;
+	}
+	fd = d->cli_fd;
+	d->cli_fd = -1;
+	if (data_to_master(d, fd) == -1)
+		xl_fail(s, "425 ftpfwd: cannot hand the data connection to "
+		    "ssh");
+	else
+		xl_ready(s);
 }
 
 /*
- * The master brought us the server's data connection: connect to the
- * client's data port and join the two.  Only one connection per PORT,
- * and only while one is expected.
+ * The master brought us the server's data connection: pair it with the
+ * client's connection to our passive port, or connect to the client's
+ * data port and join the two.  Only one connection per PORT, and only
+ * while one is expected.
  */
 static void
 act_accept_cb(evutil_socket_t lfd, short what, void *arg)
@@ -1383,24 +1607,19 @@ act_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		return;
 	}
 	s->act_armed = 0;
-	if ((d = data_conn_new(s, "active")) == NULL) {
+	if ((d = data_conn_pairing(s, 1)) != NULL) {
+		d->srv_fd = fd;
+		d->pairing = d->cli_fd == -1;
+		data_conn_start(d);
+		return;
+	}
+	if ((d = data_conn_new(s, MODE_ACTIVE)) == NULL) {
 		close(fd);
 		return;
 	}
 	d->srv_fd = fd;
-	snprintf(d->target, sizeof(d->target), "%s:%u", s->act_host,
-	    s->act_port);
-	if ((d->cli_fd = socket(s->act_client.ss_family, SOCK_STREAM |
-	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
-	    (connect(d->cli_fd, (struct sockaddr *)&s->act_client,
-	    addr_len(&s->act_client)) == -1 && errno != EINPROGRESS) ||
-	    (d->conn_ev = event_new(base, d->cli_fd, EV_WRITE,
-	    act_connect_cb, d)) == NULL ||
-	    event_add(d->conn_ev, NULL) == -1) {
-		logit(LL_ERROR, "#%u cannot connect to the client's data port "
-		    "%s: %s", s->id, d->target, strerror(errno));
+	if (data_connect_client(d) == -1)
 		data_conn_free(d);
-	}
 }
 
 /*
@@ -1467,16 +1686,23 @@ act_listen_close(struct session *s)
 	}
 }
 
-/* Send the server our PORT/EPRT: the session's remote forward. */
+/*
+ * Point the server at the session's remote forward: PORT on IPv4 unless
+ * the server's FEAT lists EPRT, EPRT on IPv6.  For the client's PORT or
+ * EPRT (cmd), or as our own before a transfer (ours).
+ */
 static int
-act_send_port(struct session *s)
+act_send_port(struct session *s, enum ftp_cmd cmd, int ours)
 {
-	struct sockaddr_storage	ss = opt.active_addr;
+	struct sockaddr_storage	ss = s->fwd->act_addr;
+	enum ftp_cmd		sent = FTP_CMD_EPRT;
 	char			line[FTP_FMT_MAX];
 	int			n;
 
 	addr_set_port(&ss, s->act_rport);
-	if (s->act_cmd == FTP_CMD_PORT && ss.ss_family == AF_INET)
+	if (ss.ss_family == AF_INET && !(s->up_feat & FTP_FEAT_EPRT))
+		sent = FTP_CMD_PORT;
+	if (sent == FTP_CMD_PORT)
 		n = ftp_fmt_port(line, sizeof(line), (struct sockaddr *)&ss);
 	else
 		n = ftp_fmt_eprt(line, sizeof(line), (struct sockaddr *)&ss);
@@ -1485,12 +1711,66 @@ act_send_port(struct session *s)
 		return -1;
 	}
 	evbuffer_add(bufferevent_get_output(s->srv), line, (size_t)n);
-	pending_push(s, s->act_cmd);
-	s->data_mode = "active";
+	pending_push(s, ours ? sent : cmd, sent, ours);
 	s->act_armed = 1;
-	logit(LL_DEBUG1, "#%u active: %s:%u -> %s:%u", s->id,
-	    opt.active_bind, s->act_rport, s->act_host, s->act_port);
+	if (ours)
+		logit(LL_DEBUG1, "#%u active: %s:%u -> our passive port %u",
+		    s->id, s->fwd->act_bind, s->act_rport, s->pasv_lport);
+	else
+		logit(LL_DEBUG1, "#%u active: %s:%u -> %s:%u", s->id,
+		    s->fwd->act_bind, s->act_rport, s->act_host, s->act_port);
 	return 0;
+}
+
+/* Ask the master for the session's remote forward; the client waits. */
+static int
+act_request(struct session *s)
+{
+	char	err[256];
+
+	if (s->act_lfd == -1 && act_listen(s) == -1) {
+		logit(LL_ERROR, "#%u cannot open a socket for the remote "
+		    "forward in %s: %s", s->id, rundir, strerror(errno));
+		snprintf(s->xl_err, sizeof(s->xl_err), "425 ftpfwd: cannot "
+		    "open a local socket: %s", strerror(errno));
+		return -1;
+	}
+	if (s->fwd_mux == NULL && (s->fwd_mux = mux_open(base, opt.ctl_path,
+	    fwd_mux_cb, s, err, sizeof(err))) == NULL) {
+		snprintf(s->xl_err, sizeof(s->xl_err), "425 ftpfwd: cannot "
+		    "reach the ssh master: %s", err);
+		return -1;
+	}
+	if (mux_open_rfwd_path(s->fwd_mux, s->fwd->act_bind, 0, s->act_path,
+	    &s->act_rid) == -1) {
+		snprintf(s->xl_err, sizeof(s->xl_err), "425 ftpfwd: cannot ask "
+		    "the master for a remote forward");
+		return -1;
+	}
+	s->act_state = ACT_OPENING;
+	bufferevent_disable(s->cin, EV_READ);
+	logit(LL_DEBUG2, "#%u asked for a remote forward on %s to %s", s->id,
+	    s->fwd->act_bind, s->act_path);
+	return 0;
+}
+
+/* Does a client's PORT/EPRT become passive mode toward the server? */
+static int
+act_to_passive(void)
+{
+	return opt.act_mode == AM_PASSIVE ||
+	    (opt.act_mode == AM_AUTO && act_refused);
+}
+
+/* The client's PORT/EPRT, taken: the transfer will go passive. */
+static void
+act_take_port(struct session *s)
+{
+	s->xl = XL_TO_PASSIVE;
+	s->xl_state = XL_IDLE;
+	s->data_mode = MODE_ACT_PASV;
+	client_reply(s, "200 %s command successful",
+	    s->act_cmd == FTP_CMD_PORT ? "PORT" : "EPRT");
 }
 
 static void
@@ -1499,6 +1779,7 @@ fwd_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 {
 	struct session	*s = arg;
 	char		 why[LOG_TEXT_MAX];
+	int		 for_pasv;
 
 	(void)mc;
 	if (ev == MUX_EV_READY)
@@ -1517,40 +1798,76 @@ fwd_mux_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 			    sizeof(why), r->reason, r->reason_len));
 		return;
 	}
+	/* PassiveMode=active: a transfer command waits for it. */
+	for_pasv = s->xl == XL_TO_ACTIVE && s->xl_state == XL_ASKED;
 	if (ev != MUX_EV_REMOTE_PORT || r->value == 0 || r->value > 65535) {
 		escape(why, sizeof(why), r->reason, r->reason_len);
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "no reason given");
 		logit(LL_ERROR, "#%u ssh refused the remote forward on %s: %s",
-		    s->id, opt.active_bind, why);
+		    s->id, s->fwd->act_bind, why);
 		s->act_state = ACT_NONE;
 		act_listen_close(s);
-		client_reply(s, "425 ftpfwd: ssh refused the remote forward: "
-		    "%s", why[0] != '\0' ? why : "no reason given");
-		client_resume(s);
+		if (for_pasv)
+			xl_fail(s, "425 ftpfwd: ssh refused the remote "
+			    "forward: %s", why);
+		else if (opt.act_mode == AM_AUTO) {
+			if (!act_refused)
+				logit(LL_INFO, "ssh refused a remote forward "
+				    "(%s): from now on active mode goes "
+				    "passive toward the FTP servers", why);
+			act_refused = 1;
+			act_take_port(s);
+			client_resume(s);
+		} else {
+			client_reply(s, "425 ftpfwd: ssh refused the remote "
+			    "forward: %s", why);
+			client_resume(s);
+		}
 		return;
 	}
 	s->act_state = ACT_OPEN;
 	s->act_rport = (uint16_t)r->value;
 	logit(LL_DEBUG1, "#%u remote forward %s:%u -> %s", s->id,
-	    opt.active_bind, s->act_rport, s->act_path);
-	(void)act_send_port(s);
+	    s->fwd->act_bind, s->act_rport, s->act_path);
+	if (for_pasv) {
+		if (act_send_port(s, FTP_CMD_OTHER, 1) == -1)
+			xl_fail(s, "425 ftpfwd: cannot format the data "
+			    "address");
+		else
+			xl_ready(s);
+		return;
+	}
+	(void)act_send_port(s, s->act_cmd, 0);
 	client_resume(s);
 }
 
 /*
  * PORT or EPRT from the client: check it, then point the server at the
- * session's remote forward.  The first one asks the master for that
- * forward, and reading the client stops until the master answers; later
- * ones reuse it, so a session costs one mux request however many
- * transfers it makes (the master's forward table never shrinks).
+ * session's remote forward, or (ActiveMode=passive) answer it here and
+ * go passive toward the server when the transfer comes.  The first one
+ * asks the master for that forward, and reading the client stops until
+ * the master answers; later ones reuse it, so a session costs one mux
+ * request however many transfers it makes (the master's forward table
+ * never shrinks).
  */
 static void
 session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
     size_t len)
 {
 	struct sockaddr_storage	 ss;
-	char			 err[256];
+	const char		*verb = cmd == FTP_CMD_PORT ? "PORT" : "EPRT";
 	int			 r;
 
+	if (opt.act_mode == AM_OFF) {
+		client_reply(s, "502 ftpfwd: active mode is off here, use "
+		    "passive mode (PASV or EPSV)");
+		return;
+	}
+	if (s->epsv_all) {
+		client_reply(s, "503 ftpfwd: only EPSV after EPSV ALL");
+		return;
+	}
 	/* No forward on the ssh server for a client that has not logged in. */
 	if (!s->logged_in) {
 		client_reply(s, "530 ftpfwd: log in with USER and PASS first");
@@ -1564,11 +1881,16 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 		return;
 	}
 	if (r == -1) {
-		client_reply(s, "501 ftpfwd: malformed %s argument",
-		    cmd == FTP_CMD_PORT ? "PORT" : "EPRT");
+		client_reply(s, "501 ftpfwd: malformed %s argument", verb);
 		return;
 	}
 	addr_unmap(&ss);
+	if (addr_is_any(&ss) && ss.ss_family == s->client_addr.ss_family) {
+		/* lftp on IPv6 sends EPRT |2|::|port|: "where I am". */
+		r = addr_port(&ss);
+		ss = s->client_addr;
+		addr_set_port(&ss, (uint16_t)r);
+	}
 	if (!addr_same_host(&ss, &s->client_addr)) {
 		client_reply(s, "504 ftpfwd: the data address must be your own "
 		    "(%s)", s->client_str);
@@ -1588,33 +1910,183 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 	addr_host((struct sockaddr *)&ss, s->act_host, sizeof(s->act_host));
 	s->act_port = addr_port(&ss);
 	s->act_cmd = cmd;
+	s->xl = XL_NONE;
+	s->xl_state = XL_IDLE;
+	if (act_to_passive()) {
+		act_take_port(s);
+		return;
+	}
+	s->data_mode = MODE_ACTIVE;
 	if (s->act_state == ACT_OPEN) {
-		(void)act_send_port(s);
+		(void)act_send_port(s, cmd, 0);
 		return;
 	}
-	if (s->act_lfd == -1 && act_listen(s) == -1) {
-		logit(LL_ERROR, "#%u cannot open a socket for the remote "
-		    "forward in %s: %s", s->id, rundir, strerror(errno));
-		client_reply(s, "425 ftpfwd: cannot open a local socket: %s",
-		    strerror(errno));
+	if (act_request(s) == -1)
+		client_reply(s, "%s", s->xl_err);
+}
+
+/*
+ * PASV or EPSV from the client.  ftpfwd asks the server in the server's
+ * family (EPSV on IPv6, or where FEAT lists it; PASV otherwise) and
+ * answers the client in the client's; with PassiveMode=active it
+ * answers here and goes active toward the server when the transfer
+ * comes.
+ */
+static void
+session_pasv(struct session *s, enum ftp_cmd cmd, const char *arg,
+    size_t len)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->srv);
+	enum ftp_cmd	 sent;
+	int		 proto = 0, v6 = s->local_addr.ss_family == AF_INET6;
+
+	if (cmd == FTP_CMD_EPSV) {
+		if (ftp_parse_epsv(arg, len, &proto) == -1) {
+			client_reply(s, "501 ftpfwd: malformed EPSV argument");
+			return;
+		}
+		if (proto == FTP_EPSV_ALL) {
+			/* Ours to keep: the server need not know. */
+			s->epsv_all = 1;
+			client_reply(s, "200 EPSV ALL ok");
+			return;
+		}
+		if (proto != 0 && proto != (v6 ? 2 : 1)) {
+			client_reply(s, "522 Network protocol not supported, "
+			    "use (%d)", v6 ? 2 : 1);
+			return;
+		}
+	} else if (s->epsv_all) {
+		client_reply(s, "503 ftpfwd: only EPSV after EPSV ALL");
+		return;
+	} else if (v6) {
+		client_reply(s, "425 ftpfwd: PASV cannot name an IPv6 "
+		    "address, use EPSV");
 		return;
 	}
-	if (s->fwd_mux == NULL && (s->fwd_mux = mux_open(base, opt.ctl_path,
-	    fwd_mux_cb, s, err, sizeof(err))) == NULL) {
-		client_reply(s, "425 ftpfwd: cannot reach the ssh master: %s",
-		    err);
+	/* A new passive request replaces any earlier one. */
+	pasv_close(s);
+	act_disarm(s);
+	data_conns_waiting(s, data_conn_free);
+	s->xl = XL_NONE;
+	s->xl_state = XL_IDLE;
+	if (opt.pasv_mode == PM_ACTIVE) {
+		struct data_conn	*d;
+
+		if ((d = data_conn_new(s, MODE_PASV_ACT)) == NULL) {
+			client_reply(s, "425 ftpfwd: out of memory");
+			return;
+		}
+		d->pairing = 1;
+		snprintf(d->target, sizeof(d->target), "the server's PORT");
+		if (pasv_answer(s, cmd, MODE_PASV_ACT) == 0) {
+			data_conn_free(d);
+			return;
+		}
+		s->xl = XL_TO_ACTIVE;
+		logit(LL_DEBUG1, "#%u passive port %u -> the server's PORT",
+		    s->id, s->pasv_lport);
 		return;
 	}
-	if (mux_open_rfwd_path(s->fwd_mux, opt.active_bind, 0, s->act_path,
-	    &s->act_rid) == -1) {
-		client_reply(s, "425 ftpfwd: cannot ask the master for a "
-		    "remote forward");
-		return;
+	sent = s->fwd->act_addr.ss_family == AF_INET6 ||
+	    (s->up_feat & FTP_FEAT_EPSV) ? FTP_CMD_EPSV : FTP_CMD_PASV;
+	evbuffer_add_printf(out, "%s\r\n", sent == FTP_CMD_EPSV ? "EPSV" :
+	    "PASV");
+	pending_push(s, cmd, sent, 0);
+}
+
+/* Our PASV/EPSV, or PORT/EPRT, before a transfer: its reply is ours. */
+static void
+ours_reply(struct session *s, const struct pending *p, int code)
+{
+	struct data_conn	*d;
+	size_t			 len = evbuffer_get_length(s->held);
+	char			 why[LOG_TEXT_MAX];
+
+	escape(why, sizeof(why), (char *)evbuffer_pullup(s->held, -1), len);
+	if (code < 200 || s->dead)
+		goto done;
+	if (p->sent == FTP_CMD_PORT || p->sent == FTP_CMD_EPRT) {
+		/* The transfer went with it: its own reply will say. */
+		if (code >= 300)
+			logit(LL_ERROR, "#%u the server refused our %s: %s",
+			    s->id, p->sent == FTP_CMD_PORT ? "PORT" : "EPRT",
+			    why);
+		goto done;
 	}
-	s->act_state = ACT_OPENING;
-	bufferevent_disable(s->cin, EV_READ);
-	logit(LL_DEBUG2, "#%u asked for a remote forward on %s to %s", s->id,
-	    opt.active_bind, s->act_path);
+	if (s->xl != XL_TO_PASSIVE || s->xl_state != XL_ASKED)
+		goto done;
+	if (code != (p->sent == FTP_CMD_PASV ? 227 : 229) ||
+	    pasv_parse(s, (enum ftp_cmd)p->sent) == -1) {
+		logit(LL_ERROR, "#%u the server refused passive mode: %s",
+		    s->id, why);
+		xl_fail(s, "425 ftpfwd: the FTP server refused passive mode "
+		    "(%d)", code);
+		goto done;
+	}
+	logit(LL_DEBUG1, "#%u active>passive: the server's %s:%u", s->id,
+	    s->pasv_host, s->pasv_port);
+	if ((d = data_conn_new(s, MODE_ACT_PASV)) == NULL ||
+	    data_connect_client(d) == -1) {
+		if (d != NULL)
+			data_conn_free(d);
+		xl_fail(s, "425 ftpfwd: cannot connect to your data port "
+		    "%s:%u: %s", s->act_host, s->act_port, strerror(errno));
+		goto done;
+	}
+	s->xl_state = XL_CONNECTING;
+ done:
+	evbuffer_drain(s->held, len);
+}
+
+/*
+ * A transfer command while the data connection needs the other mode
+ * toward the server: set it up first.  Returns 0 when the command may
+ * pass on, 1 when it must wait, -1 when it was answered here.
+ */
+static int
+xl_transfer(struct session *s)
+{
+	enum ftp_cmd	sent;
+
+	switch (s->xl_state) {
+	case XL_IDLE:
+		if (s->xl == XL_TO_PASSIVE) {
+			sent = s->fwd->act_addr.ss_family == AF_INET6 ||
+			    (s->up_feat & FTP_FEAT_EPSV) ? FTP_CMD_EPSV :
+			    FTP_CMD_PASV;
+			evbuffer_add_printf(bufferevent_get_output(s->srv),
+			    "%s\r\n", sent == FTP_CMD_EPSV ? "EPSV" : "PASV");
+			pending_push(s, sent, sent, 1);
+			s->xl_state = XL_ASKED;
+			return 1;
+		}
+		if (s->act_state == ACT_OPEN) {
+			/* PORT and the transfer go together: no wait. */
+			if (act_send_port(s, FTP_CMD_OTHER, 1) == -1) {
+				s->xl = XL_NONE;
+				return -1;
+			}
+			break;
+		}
+		s->xl_state = XL_ASKED;
+		if (act_request(s) == 0)
+			return 1;
+		/* FALLTHROUGH */
+	case XL_FAILED:
+		client_reply(s, "%s", s->xl_err);
+		s->xl = XL_NONE;
+		s->xl_state = XL_IDLE;
+		return -1;
+	case XL_READY:
+		break;
+	default:
+		return 1;
+	}
+	s->data_mode = s->xl == XL_TO_PASSIVE ? MODE_ACT_PASV : MODE_PASV_ACT;
+	s->xl = XL_NONE;
+	s->xl_state = XL_IDLE;
+	return 0;
 }
 
 /*
@@ -1699,10 +2171,10 @@ session_client_input(struct session *s)
 	enum ftp_cmd		 cmd;
 	size_t			 total, linelen, argoff;
 	char			*line, verb[FTP_VERB_MAX + 1], u[LOG_TEXT_MAX];
-	int			 partial, local, toolong;
+	int			 partial, local, toolong, r;
 
 	while (!s->dead && !s->closing && s->act_state != ACT_OPENING &&
-	    !s->c_wait && evbuffer_get_length(in) > 0) {
+	    !xl_busy(s) && !s->c_wait && evbuffer_get_length(in) > 0) {
 		if (s->c_longline || s->c_discard) {
 			if (line_rest(in, s->c_discard ? NULL : out))
 				s->c_longline = s->c_discard = 0;
@@ -1720,9 +2192,11 @@ session_client_input(struct session *s)
 		logit(LL_DEBUG2, "#%u client %s (%u replies due)", s->id,
 		    verb, s->pcount);
 		local = cmd == FTP_CMD_PORT || cmd == FTP_CMD_EPRT ||
+		    cmd == FTP_CMD_PASV || cmd == FTP_CMD_EPSV ||
 		    cmd == FTP_CMD_AUTH || cmd == FTP_CMD_LPRT ||
 		    cmd == FTP_CMD_LPSV || ((cmd == FTP_CMD_PBSZ ||
-		    cmd == FTP_CMD_PROT) && (opt.cl_tls || opt.up_tls));
+		    cmd == FTP_CMD_PROT) && (opt.cl_tls || opt.up_tls)) ||
+		    (cmd == FTP_CMD_TRANSFER && s->xl != XL_NONE);
 		if ((local && s->pcount > 0) || s->pcount == PENDING_MAX) {
 			s->c_wait = 1;
 			break;
@@ -1757,12 +2231,18 @@ session_client_input(struct session *s)
 			continue;
 		case FTP_CMD_PASV:
 		case FTP_CMD_EPSV:
-			/* A new passive request replaces any earlier one. */
-			pasv_close(s);
-			act_disarm(s);
-			data_conns_waiting(s, data_conn_free);
-			break;
+			session_pasv(s, cmd, line + argoff, linelen - argoff);
+			evbuffer_drain(in, total);
+			continue;
 		case FTP_CMD_TRANSFER:
+			if (s->xl != XL_NONE) {
+				if ((r = xl_transfer(s)) == 1)
+					return;	/* the line waits */
+				if (r == -1) {
+					evbuffer_drain(in, total);
+					continue;
+				}
+			}
 			snprintf(s->xfer_verb, sizeof(s->xfer_verb), "%s",
 			    verb);
 			break;
@@ -1790,7 +2270,7 @@ session_client_input(struct session *s)
 			break;
 		}
 		/* PASS and everything else: never logged, passed as is. */
-		pending_push(s, cmd);
+		pending_push(s, cmd, cmd, 0);
 		s->c_longline = partial;
 		evbuffer_remove_buffer(in, out, total);
 	}
@@ -1801,7 +2281,7 @@ static void
 client_eof_done(struct session *s)
 {
 	if (s->c_eof && !s->dead && s->pcount == 0 && !s->c_wait &&
-	    s->act_state != ACT_OPENING)
+	    s->act_state != ACT_OPENING && !xl_busy(s))
 		session_close(s, NULL);
 }
 
@@ -2139,7 +2619,7 @@ session_end(struct session *s, const char *why)
 		    (rid = malloc(sizeof(*rid))) != NULL) {
 			/* Let the cancel reach the master, then go. */
 			mux_set_cb(s->fwd_mux, closer_cb, rid);
-			if (mux_close_rfwd_path(s->fwd_mux, opt.active_bind, 0,
+			if (mux_close_rfwd_path(s->fwd_mux, s->fwd->act_bind, 0,
 			    s->act_path, rid) == 0)
 				s->fwd_mux = NULL;
 			else
@@ -2241,7 +2721,7 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 		snprintf(err, sizeof(err), "cannot send the request");
 		goto fail_reply;
 	}
-	pending_push(s, FTP_CMD_OTHER);		/* the server's greeting */
+	pending_push(s, FTP_CMD_OTHER, FTP_CMD_OTHER, 0);	/* greeting */
 	if (opt.up_tls != TLS_OFF) {
 		s->up_phase = UP_BANNER;
 		if (opt.up_tls == TLS_IMPLICIT && srv_tls_start(s) == -1) {
@@ -2781,6 +3261,22 @@ parse_option(const char *arg)
 		free(opt.active_bind);
 		if ((opt.active_bind = strdup(value)) == NULL)
 			die(EXIT_USAGE, "out of memory");
+	} else if (strcasecmp(name, "ActiveMode") == 0) {
+		for (i = 0; i < sizeof(act_modes) / sizeof(act_modes[0]); i++)
+			if (strcasecmp(value, act_modes[i]) == 0)
+				break;
+		if (i == sizeof(act_modes) / sizeof(act_modes[0]))
+			die(EXIT_USAGE, "ActiveMode must be forward, passive, "
+			    "auto or off, not \"%s\"", value);
+		opt.act_mode = (enum act_mode)i;
+	} else if (strcasecmp(name, "PassiveMode") == 0) {
+		if (strcasecmp(value, "forward") == 0)
+			opt.pasv_mode = PM_FORWARD;
+		else if (strcasecmp(value, "active") == 0)
+			opt.pasv_mode = PM_ACTIVE;
+		else
+			die(EXIT_USAGE, "PassiveMode must be forward or "
+			    "active, not \"%s\"", value);
 	} else if (strcasecmp(name, "PasvAddress") == 0) {
 		if (strcasecmp(value, "ignore") == 0)
 			opt.pasv_trust = 0;
@@ -2840,6 +3336,31 @@ parse_option(const char *arg)
 		set_string(&opt.cl_key, value);
 	else
 		die(EXIT_USAGE, "unknown option \"%s\"", name);
+}
+
+/*
+ * Where f's remote forwards listen on the ssh server, and so the address
+ * its FTP server is sent in PORT/EPRT: ActiveBindAddress, else loopback
+ * in the family of the FTP server's address (::1 for an IPv6 literal).
+ */
+static void
+forward_active(struct forward *f)
+{
+	struct addrinfo	 hints, *res;
+	const char	*where = opt.active_bind;
+	int		 e;
+
+	if (where == NULL)
+		where = strchr(f->host, ':') != NULL ? "::1" : "127.0.0.1";
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	if ((e = getaddrinfo(where, NULL, &hints, &res)) != 0)
+		die(EXIT_USAGE, "ActiveBindAddress must be a numeric address, "
+		    "not \"%s\": %s", where, gai_strerror(e));
+	memcpy(&f->act_addr, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if ((f->act_bind = strdup(where)) == NULL)
+		die(EXIT_USAGE, "out of memory");
 }
 
 /* Ask ssh where the master's socket is: ssh -G prints it expanded. */
@@ -3236,9 +3757,8 @@ start_stdio_session(void)
 int
 main(int argc, char *argv[])
 {
-	struct addrinfo	 hints, *res;
 	struct event	*sigev[3];
-	int		 ch, i, j, e, verbose = 0, debug = 0, quiet = 0;
+	int		 ch, i, j, verbose = 0, debug = 0, quiet = 0;
 	int		 nlisten = 0;
 	char		 err[256];
 
@@ -3322,16 +3842,12 @@ main(int argc, char *argv[])
 	if (opt.exit_with_master == -1)
 		opt.exit_with_master = opt.daemonize;
 
-	if (opt.active_bind == NULL &&
-	    (opt.active_bind = strdup("127.0.0.1")) == NULL)
-		die(EXIT_USAGE, "out of memory");
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST;
-	if ((e = getaddrinfo(opt.active_bind, NULL, &hints, &res)) != 0)
-		die(EXIT_USAGE, "ActiveBindAddress must be a numeric address, "
-		    "not \"%s\": %s", opt.active_bind, gai_strerror(e));
-	memcpy(&opt.active_addr, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
+	if (!opt.stdio_mode && opt.nfwds == 0)
+		parse_forward(DEFAULT_FORWARD, &opt.fwds[opt.nfwds++], 0);
+	for (i = 0; i < opt.nfwds; i++)
+		forward_active(&opt.fwds[i]);
+	if (opt.stdio_mode)
+		forward_active(&opt.stdio_fwd);
 
 	if (opt.up_tls != TLS_OFF) {
 		if (tls_upstream_init(opt.up_cafile, opt.up_verify, err,
@@ -3356,8 +3872,6 @@ main(int argc, char *argv[])
 		opt.ctl_path = lookup_control_path();
 	check_master(!opt.daemonize);
 
-	if (!opt.stdio_mode && opt.nfwds == 0)
-		parse_forward(DEFAULT_FORWARD, &opt.fwds[opt.nfwds++], 0);
 	/* Passed listeners serve the first forward; its bind part is moot. */
 	if (!opt.stdio_mode && (nlisten = listen_fds()) > 0) {
 		for (i = 0; i < nlisten; i++)

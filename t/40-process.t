@@ -45,6 +45,16 @@ t.ok(r.returncode == 1 and "bad -L specification \"nonsense\"" in r.stderr,
 r = ftpfwd("-o", "NoSuchOption=1", "-S", lab.ctl)
 t.ok(r.returncode == 1 and "unknown option \"NoSuchOption\"" in r.stderr,
      "an unknown -o: exit 1 and names it", r.stderr)
+for name, value, says in (
+        ("ActiveMode", "sideways", "ActiveMode must be forward, passive, "
+         "auto or off, not \"sideways\""),
+        ("PassiveMode", "auto", "PassiveMode must be forward or active, "
+         "not \"auto\""),
+        ("ActiveBindAddress", "localhost", "ActiveBindAddress must be a "
+         "numeric address, not \"localhost\"")):
+    r = ftpfwd("-o", "%s=%s" % (name, value), "-S", lab.ctl)
+    t.ok(r.returncode == 1 and says in r.stderr,
+         "a bad %s: exit 1 and says why" % name, r.stderr)
 r = ftpfwd("-L", "0:127.0.0.1:99999", "-S", lab.ctl)
 t.ok(r.returncode == 1 and "99999" in r.stderr, "a port above 65535 is "
      "refused before any master sees it", r.stderr)
@@ -218,8 +228,9 @@ L.make_file(os.path.join(srv2.root, "f1m"), 1000 * 1000)
 # Its Unix sockets for active mode go in a directory of its own.
 tmp = lab2.path("tmp")
 os.mkdir(tmp)
-nf = lab2.start_ftpfwd(srv2.port, "-o", "TcpNoDelay=no",
-                       env=dict(os.environ, TMPDIR=tmp))
+# ActiveMode=forward: no falling back to passive (t/65 has that).
+nf = lab2.start_ftpfwd(srv2.port, "-o", "TcpNoDelay=no", "-o",
+                       "ActiveMode=forward", env=dict(os.environ, TMPDIR=tmp))
 c = L.Raw(nf.port)
 c.login(srv2.user, srv2.password)
 r = c.cmd("PORT 127,0,0,1,4,1")

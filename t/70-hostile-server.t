@@ -30,6 +30,8 @@ for user, cmd in (("garbage", "PASV"), ("range", "PASV"),
                   ("portzero", "PASV"), ("epsvbad", "EPSV"),
                   ("longpasv", "PASV")):
     c = session(user)
+    if cmd == "EPSV":
+        c.cmd("FEAT")       # so that ftpfwd, too, sends EPSV upstream
     t.is_(c.cmd(cmd), "425 ftpfwd: cannot parse the server's passive reply",
           "%s reply to %s: 425 from ftpfwd" % (user, cmd))
     t.is_(c.cmd("NOOP"), "200 ok", "%s: the session goes on" % user)

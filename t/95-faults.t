@@ -90,14 +90,23 @@ lab.stop()
 REFUSED = ("425 ftpfwd: ssh refused the remote forward: remote port "
            "forwarding failed for listen port 0")
 for policy in (["PermitListen none"], ["AllowTcpForwarding local"]):
-    lab, srv, fwd = lab_with("policy", policy)
+    lab, srv, fwd = lab_with("policy", policy, "-o", "ActiveMode=forward")
     c = L.Raw(fwd.port)
     c.login(srv.user, srv.password)
     t.is_(c.cmd("PORT 127,0,0,1,4,1"), REFUSED,
-          "%s: active gets 425 with ssh's reason" % policy[0])
+          "%s: ActiveMode=forward: active gets 425 with ssh's reason" %
+          policy[0])
     r = c.cmd("EPSV")
     t.ok(r.startswith("229 "), "%s: the session goes on, EPSV answered" %
          policy[0], r)
+    c.close()
+    # The default, ActiveMode=auto, takes the PORT and goes passive.
+    with lab.setup(t):
+        auto = lab.start_ftpfwd(srv.port, log="ftpfwd-auto.log")
+    c = L.Raw(auto.port)
+    c.login(srv.user, srv.password)
+    t.is_(c.cmd("PORT 127,0,0,1,4,1"), "200 PORT command successful",
+          "%s: ActiveMode=auto: PORT taken, to go passive" % policy[0])
     c.close()
     lab.stop()
 for policy in (["AllowTcpForwarding no"], ["PermitOpen none"]):

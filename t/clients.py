@@ -23,12 +23,14 @@ class Curl:
     name = "curl"
     lists_mlsd = False
 
-    def __init__(self, port, user, password, active, cwd=""):
-        self.url = "ftp://127.0.0.1:%d/%s" % (port, cwd + "/" if cwd else "")
-        self.base = ["curl", "-sS", "--max-time", str(TIMEOUT), "--user",
-                     "%s:%s" % (user, password)]
+    def __init__(self, port, user, password, active, cwd="",
+                 host="127.0.0.1"):
+        self.url = "ftp://%s:%d/%s" % ("[%s]" % host if ":" in host else host,
+                                       port, cwd + "/" if cwd else "")
+        self.base = ["curl", "-sS", "-g", "--max-time", str(TIMEOUT),
+                     "--user", "%s:%s" % (user, password)]
         if active:            # EPRT first, then PORT, as curl does
-            self.base += ["-P", "127.0.0.1"]
+            self.base += ["-P", host if ":" not in host else "-"]
 
     def get(self, remote, local):
         return run(self.base + [self.url + remote, "-o", local])
@@ -50,14 +52,15 @@ class Lftp:
     name = "lftp"
     lists_mlsd = True
 
-    def __init__(self, port, user, password, active, cwd=""):
+    def __init__(self, port, user, password, active, cwd="",
+                 host="127.0.0.1"):
         # lftp's defaults stay on: it sends AUTH TLS even when FEAT lists
         # none, and falls back to plain FTP on our 534.
         self.pre = ("set cmd:fail-exit true; set net:max-retries 1; "
                     "set net:timeout 30; set ftp:passive-mode %s; "
                     "set ftp:use-mlsd true; "
-                    "open -u '%s','%s' -p %d 127.0.0.1; %s" %
-                    ("off" if active else "on", user, password, port,
+                    "open -u '%s','%s' -p %d %s; %s" %
+                    ("off" if active else "on", user, password, port, host,
                      "cd %s; " % cwd if cwd else ""))
 
     def cmd(self, c):
@@ -87,13 +90,14 @@ class Ftplib:
     name = "ftplib"
     lists_mlsd = True
 
-    def __init__(self, port, user, password, active, cwd=""):
+    def __init__(self, port, user, password, active, cwd="",
+                 host="127.0.0.1"):
         self.port, self.user, self.password = port, user, password
-        self.active, self.cwd = active, cwd
+        self.active, self.cwd, self.host = active, cwd, host
 
     def session(self):
         f = ftplib.FTP()
-        f.connect("127.0.0.1", self.port, timeout=TIMEOUT)
+        f.connect(self.host, self.port, timeout=TIMEOUT)
         f.login(self.user, self.password)
         f.set_pasv(not self.active)
         if self.cwd:

@@ -1,6 +1,6 @@
 """An FTP server that misbehaves on purpose, for t/70-hostile-server.t:
 no real server sends these replies on demand.  It speaks just enough FTP
-(USER, PASS, TYPE, PASV, EPSV, RETR, QUIT) and serves one file from a
+(USER, PASS, FEAT, TYPE, PASV, EPSV, RETR, QUIT) and serves one file from a
 real passive listener; its PASV/EPSV reply is chosen by the client's
 USER name.  usage: hostile_ftpd.py port"""
 
@@ -55,6 +55,9 @@ def serve(conn):
             send("331 send password")
         elif verb == "PASS":
             send("230 ok")
+        elif verb == "FEAT":
+            for r in ("211-Features:", " EPSV", " EPRT", "211 End"):
+                send(r)
         elif verb in ("PASV", "EPSV"):
             lst = socket.socket()
             lst.bind(("127.0.0.1", 0))

@@ -237,17 +237,22 @@ class Lab:
         os.chmod(root, 0o777 if writable else 0o755)
         return root
 
-    def start_pyftpdlib(self, user="alice", password="secret", tls=False):
+    def start_pyftpdlib(self, user="alice", password="secret", tls=False,
+                        host="127.0.0.1"):
         name = "pyftpd-tls" if tls else "pyftpd"
+        if host != "127.0.0.1":
+            name += "-v6"
         root = self.make_root(name + "-root")
         port = free_port()
         argv = [PY, os.path.join(HERE, "pyftpd.py"), str(port), root, user,
                 password]
         if tls:
             argv += [self.certs()["cert"], self.certs()["key"]]
-        p = self.spawn(argv, name + ".log")
-        wait_for("pyftpdlib on port %d" % port, port_open(port))
-        return Server("pyftpdlib" + ("-tls" if tls else ""), port, root,
+        p = self.spawn(argv, name + ".log",
+                       env=dict(os.environ, PYFTPD_HOST=host))
+        wait_for("pyftpdlib on port %d" % port, port_open(port, host))
+        return Server("pyftpdlib" + ("-tls" if tls else "") +
+                      ("6" if host != "127.0.0.1" else ""), port, root,
                       user, password, p)
 
     def certs(self):
@@ -278,15 +283,17 @@ class Lab:
                 "-extfile", ext, "-out", files["cert"])
         return files
 
-    def start_vsftpd(self, extra=(), tls=False, name="vsftpd"):
+    def start_vsftpd(self, extra=(), tls=False, name="vsftpd", v6=False):
         # vsftpd will not chroot an anonymous user into a writable
         # directory: the files live in a writable pub/ below it.
         top = self.make_root(name + "-root", writable=False)
         root = self.make_root(os.path.join(name + "-root", "pub"))
         port = free_port()
         os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
-        conf = ["listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1",
-                "listen_port=%d" % port, "background=NO",
+        conf = (["listen=NO", "listen_ipv6=YES", "listen_address6=::1"]
+                if v6 else ["listen=YES", "listen_ipv6=NO",
+                            "listen_address=127.0.0.1"])
+        conf += ["listen_port=%d" % port, "background=NO",
                 "anonymous_enable=YES", "local_enable=NO",
                 "no_anon_password=YES", "anon_root=" + top,
                 "write_enable=YES", "anon_upload_enable=YES",
@@ -312,7 +319,8 @@ class Lab:
         with open(cfg, "w") as f:
             f.write("\n".join(conf) + "\n")
         p = self.spawn(["/usr/sbin/vsftpd", cfg], name + ".log")
-        wait_for("vsftpd on port %d" % port, port_open(port))
+        wait_for("vsftpd on port %d" % port,
+                 port_open(port, "::1" if v6 else "127.0.0.1"))
         return Server(name, port, root, "anonymous", "ftpfwd@", p,
                       cwd="pub")
 

@@ -1,9 +1,11 @@
 """pyftpdlib as a test FTP server: one user with a writable home.
 usage: pyftpd.py port root user password [certfile keyfile]
+It listens on 127.0.0.1, or on $PYFTPD_HOST (::1 for IPv6).
 With a certificate it is an FTPS server that requires TLS on the control
 and data connections (TLS_FTPHandler, Debian's python3-openssl)."""
 
 import logging
+import os
 import sys
 
 from pyftpdlib.authorizers import DummyAuthorizer
@@ -34,5 +36,6 @@ FTPHandler.banner = "pyftpdlib ready"
 # loses about 1% of data connections with 20 transfers at once, even with
 # no ftpfwd in the path (measured: 3 of 240 curl downloads hung when
 # talking to it directly; 0 of 240 threaded).
-server = ThreadedFTPServer(("127.0.0.1", port), FTPHandler)
+server = ThreadedFTPServer((os.environ.get("PYFTPD_HOST", "127.0.0.1"), port),
+                           FTPHandler)
 server.serve_forever()

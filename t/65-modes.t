@@ -1,0 +1,214 @@
+# Mode and address family translation: every pair of the client's mode
+# and the server's (ActiveMode, PassiveMode), with curl, lftp and ftplib,
+# down and up, against vsftpd and pyftpdlib, over IPv4, from IPv6 clients
+# to IPv4 servers and from IPv4 clients to IPv6 servers; ActiveMode=auto
+# against an sshd that allows local forwarding only; EPSV ALL; the exact
+# replies of ActiveMode=off and of a refused remote forward.
+import hashlib
+import os
+import re
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L                                   # noqa: E402
+from clients import Curl, Ftplib, Lftp            # noqa: E402
+
+CLIENTS = [Curl, Lftp, Ftplib]
+
+try:
+    socket.socket(socket.AF_INET6).bind(("::1", 0))
+    have_v6 = True
+except OSError:
+    have_v6 = False
+
+t = L.Tap()
+lab = L.Lab.started(t, "modes")
+# vsftpd logs the commands it is sent: what ftpfwd chose upstream.
+LOGCMDS = ["log_ftp_protocol=YES"]
+with lab.setup(t):
+    servers = {4: [lab.start_vsftpd(LOGCMDS), lab.start_pyftpdlib()]}
+    if have_v6:
+        servers[6] = [lab.start_vsftpd(LOGCMDS, name="vsftpd6", v6=True),
+                      lab.start_pyftpdlib(host="::1")]
+    restricted = L.Lab.started(t, "modes-local",
+                               sshd_extra=["AllowTcpForwarding local"])
+
+src = L.make_file(lab.path("src"), 2 * 1000 * 1000 + 7)
+srcsum = L.sha256(src)
+for fam in servers:
+    for srv in servers[fam]:
+        os.link(src, os.path.join(srv.root, "f"))
+
+# Both ftpfwd set-ups: the client's mode kept (the default) and turned.
+CONFIGS = {
+    "kept": ([], {False: "passive", True: "active"}),
+    "turned": (["-o", "ActiveMode=passive", "-o", "PassiveMode=active"],
+               {False: "passive>active", True: "active>passive"}),
+}
+
+
+def hostport(fam):
+    return "::1" if fam == 6 else "127.0.0.1"
+
+
+def modes_logged(log, verb, mode):
+    return len(re.findall(r"#\d+ %s %s \d" % (verb, re.escape(mode)), log))
+
+
+def matrix(what, fwd, srv, client_fam):
+    """curl, lftp, ftplib; passive and active; RETR and STOR."""
+    for cls in CLIENTS:
+        for active in (False, True):
+            mode = CONFIGS[what][1][active]
+            c = cls(fwd.port, srv.user, srv.password, active, srv.cwd,
+                    host=hostport(client_fam))
+            name = "%s %s %s %s" % (srv.name, cls.name, mode,
+                                    "from IPv6" if client_fam == 6 else
+                                    "IPv4")
+            tag = re.sub(r"\W", "_", name)
+            for verb in ("RETR", "STOR"):
+                before = modes_logged(lab.log(fwd.logname), verb, mode)
+                if verb == "RETR":
+                    out = lab.path("dl-" + tag)
+                    ok, text = c.get("f", out)
+                else:
+                    ok, text = c.put(src, "up-" + tag)
+                    out = os.path.join(srv.root, "up-" + tag)
+                t.ok(ok and os.path.exists(out) and
+                     L.sha256(out) == srcsum and
+                     modes_logged(lab.log(fwd.logname), verb, mode) > before,
+                     "%s: %s, same sha256, data %s" % (name, verb, mode),
+                     text + lab.log(fwd.logname)[-1500:])
+
+
+fwds = {}
+for what, (args, _) in CONFIGS.items():
+    for fam in servers:
+        for srv in servers[fam]:
+            with lab.setup(t):
+                fwds[what, srv.name] = lab.start_ftpfwd(
+                    srv.port, *args, host="[%s]" % hostport(fam),
+                    log="ftpfwd-%s-%s.log" % (what, srv.name))
+            matrix(what, fwds[what, srv.name], srv, 4)
+    if have_v6:
+        for srv in servers[4]:
+            with lab.setup(t):
+                f6 = lab.start_ftpfwd(srv.port, *args, bind="[::1]",
+                                      log="ftpfwd-%s-%s-v6.log" %
+                                      (what, srv.name))
+            matrix(what, f6, srv, 6)
+
+if have_v6:
+    # Toward an IPv6 server, ftpfwd speaks RFC 2428 whatever the client
+    # said; toward an IPv4 one that lists no EPSV, the old commands.
+    v6log = lab.log("vsftpd6.xfer")
+    t.ok('"EPSV"' in v6log and '"EPRT |2|::1|' in v6log and
+         '"PASV"' not in v6log and '"PORT ' not in v6log,
+         "to the IPv6 server: EPSV and EPRT |2|::1|, never PASV or PORT",
+         v6log[-1500:])
+else:
+    t.skip("to the IPv6 server: EPSV and EPRT", "no IPv6 loopback here")
+# curl and ftplib send no FEAT: PASV and PORT.  lftp does, and vsftpd's
+# lists EPSV and EPRT: those, then.
+v4log = lab.log("vsftpd.xfer")
+t.ok('"PASV"' in v4log and '"PORT 127,0,0,1,' in v4log and
+     '"EPSV"' in v4log and '"EPRT |1|127.0.0.1|' in v4log and
+     '"EPRT |2|' not in v4log,
+     "to the IPv4 server: PASV and PORT, or after FEAT EPSV and EPRT |1|",
+     v4log[-1500:])
+
+# EPSV ALL is the client's promise, kept toward the client; upstream
+# ftpfwd still sends PASV.
+vs = servers[4][0]
+fwd = fwds["kept", vs.name]
+c = L.Raw(fwd.port)
+c.login(vs.user, vs.password)
+c.cmd("CWD " + vs.cwd)
+c.cmd("TYPE I")
+t.is_(c.cmd("EPSV ALL"), "200 EPSV ALL ok", "EPSV ALL: 200 from ftpfwd")
+t.is_(c.cmd("PASV"), "503 ftpfwd: only EPSV after EPSV ALL",
+      "EPSV ALL: then PASV is refused")
+t.is_(c.cmd("EPRT |1|127.0.0.1|4000|"), "503 ftpfwd: only EPSV after "
+      "EPSV ALL", "EPSV ALL: then EPRT is refused")
+r = c.cmd("EPSV")
+data = b""
+if r.startswith("229 "):
+    d = socket.create_connection(("127.0.0.1", int(r.split("|")[3])))
+    first = c.cmd("RETR f")
+    while True:
+        chunk = d.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    d.close()
+    last = c.reply()
+else:
+    first = last = r
+t.ok(first.startswith("150 ") and last.startswith("226 ") and
+     hashlib.sha256(data).hexdigest() == srcsum,
+     "EPSV ALL: EPSV and RETR still work, same sha256", "%s / %s" % (first,
+                                                                      last))
+t.is_(c.cmd("LPSV"), "502 ftpfwd: LPSV is not supported, use EPRT or EPSV",
+      "LPSV: 502")
+c.close()
+t.ok('"EPSV ALL"' not in lab.log("vsftpd.xfer"),
+     "EPSV ALL never reaches the server")
+
+# An sshd that allows local forwarding only: ActiveMode=auto goes passive
+# toward the server, and says so once.
+vs, py = servers[4]
+with lab.setup(t):
+    auto = restricted.start_ftpfwd(vs.port, log="ftpfwd-auto.log")
+for cls in CLIENTS:
+    c = cls(auto.port, vs.user, vs.password, True, vs.cwd)
+    out = restricted.path("dl-auto-" + cls.name)
+    ok, text = c.get("f", out)
+    t.ok(ok and os.path.exists(out) and L.sha256(out) == srcsum,
+         "AllowTcpForwarding local: %s active RETR, same sha256" % cls.name,
+         text + restricted.log(auto.logname)[-1500:])
+    ok, text = c.put(src, "up-auto-" + cls.name)
+    dest = os.path.join(vs.root, "up-auto-" + cls.name)
+    t.ok(ok and os.path.exists(dest) and L.sha256(dest) == srcsum,
+         "AllowTcpForwarding local: %s active STOR, same sha256" % cls.name,
+         text)
+log = restricted.log(auto.logname)
+t.is_(log.count("ssh refused a remote forward"), 1,
+      "ActiveMode=auto: the fallback is logged once")
+t.is_(modes_logged(log, "RETR", "active>passive") +
+      modes_logged(log, "STOR", "active>passive"), 2 * len(CLIENTS),
+      "ActiveMode=auto: every transfer went passive toward the server")
+t.is_(restricted.remote_listeners(), [], "no remote forward on the sshd")
+
+# ActiveMode=forward and PassiveMode=active there: a refused forward is
+# the client's precise 425; ActiveMode=off refuses PORT/EPRT itself.
+with lab.setup(t):
+    strict = restricted.start_ftpfwd(vs.port, "-o", "ActiveMode=forward",
+                                     "-o", "PassiveMode=active",
+                                     log="ftpfwd-strict.log")
+    off = restricted.start_ftpfwd(vs.port, "-o", "ActiveMode=off",
+                                  log="ftpfwd-off.log")
+c = L.Raw(strict.port)
+c.login(vs.user, vs.password)
+port = c.sock.getsockname()[1]
+r = c.cmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255))
+t.ok(r.startswith("425 ftpfwd: ssh refused the remote forward: "),
+     "ActiveMode=forward: PORT gets 425 naming ssh's refusal", r)
+t.ok(c.cmd("PASV").startswith("227 "), "PassiveMode=active: PASV is ours")
+r = c.cmd("RETR " + vs.cwd + "/f")
+t.ok(r.startswith("425 ftpfwd: ssh refused the remote forward: "),
+     "PassiveMode=active: the transfer gets 425 naming ssh's refusal", r)
+t.is_(c.cmd("NOOP")[:4], "200 ", "and the session goes on")
+c.close()
+c = L.Raw(off.port)
+c.login(vs.user, vs.password)
+for cmd in ("PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|"):
+    t.is_(c.cmd(cmd), "502 ftpfwd: active mode is off here, use passive "
+          "mode (PASV or EPSV)", "ActiveMode=off: %s gets 502" %
+          cmd.split()[0])
+c.close()
+ok, text = Curl(off.port, vs.user, vs.password, False, vs.cwd).get(
+    "f", restricted.path("dl-off"))
+t.ok(ok and L.sha256(restricted.path("dl-off")) == srcsum,
+     "ActiveMode=off: passive transfers still work", text)
+t.done()
