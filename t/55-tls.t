@@ -49,9 +49,10 @@ CURL_ACTIVE_FTPS = curl_active_ftps_works()
 
 
 def matrix(label, servers, clients, args):
+    tag = label.replace(" ", "-")               # for file names
     for srv in servers:
         fwd = lab.start_ftpfwd(srv.port, *args,
-                               log="fwd-%s-%s.log" % (label, srv.name))
+                               log="fwd-%s-%s.log" % (tag, srv.name))
         for C in clients:
             for active in (False, True):
                 mode = "active" if active else "passive"
@@ -66,12 +67,12 @@ def matrix(label, servers, clients, args):
                 kw = {"ca": CA} if C in TLS_CLIENTS else {}
                 c = C(fwd.port, srv.user, srv.password, active, srv.cwd,
                       **kw)
-                got = lab.path("got-%s-%s-%s-%s" % (label, srv.name,
+                got = lab.path("got-%s-%s-%s-%s" % (tag, srv.name,
                                                     C.name[:4], mode))
                 ok, out = c.get("f3m", got)
                 t.ok(ok and L.sha256(got) == want[srv.name],
                      "%s: download, sha256" % name, out)
-                remote = "up-%s-%s-%s" % (label, C.name[:4], mode)
+                remote = "up-%s-%s-%s" % (tag, C.name[:4], mode)
                 ok, out = c.put(got if ok else os.path.join(srv.root,
                                                             "f3m"), remote)
                 path = os.path.join(srv.root, remote)
@@ -89,6 +90,16 @@ curl_version = subprocess.run(["curl", "--version"], capture_output=True,
 matrix("TLS-TLS", tls_servers, TLS_CLIENTS, UP + CL)
 matrix("plain-TLS", tls_servers, [Curl, Lftp, Ftplib], UP)
 matrix("TLS-plain", plain_servers, TLS_CLIENTS, CL)
+# The same with each side in the other mode (ActiveMode=passive,
+# PassiveMode=active): the data TLS starts at the 1xx all the same.
+TURNED = ["-o", "ActiveMode=passive", "-o", "PassiveMode=active"]
+matrix("TLS-TLS turned", tls_servers, TLS_CLIENTS, UP + CL + TURNED)
+matrix("plain-TLS turned", tls_servers[:1], [Lftp, Ftplib], UP + TURNED)
+matrix("TLS-plain turned", plain_servers[:1], TLS_CLIENTS[1:], CL + TURNED)
+for srv in tls_servers:
+    log = lab.log("fwd-TLS-TLS-turned-%s.log" % srv.name)
+    t.ok(" STOR passive>active " in log and " RETR active>passive " in log,
+         "TLS-TLS turned, %s: the data went in the other mode" % srv.name)
 
 # -- PROT C: the control encrypted, the data not -------------------------
 # Were the data still TLS toward the client, ftplib would store the TLS
