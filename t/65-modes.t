@@ -1,6 +1,7 @@
 # Mode and address family translation: every pair of the client's mode
 # and the server's (ActiveMode, PassiveMode), with curl, lftp and ftplib,
-# down and up, against vsftpd and pyftpdlib, over IPv4, from IPv6 clients
+# down and up, against vsftpd and pyftpdlib (and pure-ftpd, with its
+# anti-FXP checks, over IPv4), over IPv4, from IPv6 clients
 # to IPv4 servers and from IPv4 clients to IPv6 servers; ActiveMode=auto
 # against an sshd that allows local forwarding only; EPSV ALL; the exact
 # replies of ActiveMode=off and of a refused remote forward.
@@ -27,7 +28,8 @@ lab = L.Lab.started(t, "modes")
 # vsftpd logs the commands it is sent: what ftpfwd chose upstream.
 LOGCMDS = ["log_ftp_protocol=YES"]
 with lab.setup(t):
-    servers = {4: [lab.start_vsftpd(LOGCMDS), lab.start_pyftpdlib()]}
+    servers = {4: [lab.start_vsftpd(LOGCMDS), lab.start_pyftpdlib(),
+                   lab.start_pureftpd()]}
     if have_v6:
         servers[6] = [lab.start_vsftpd(LOGCMDS, name="vsftpd6", v6=True),
                       lab.start_pyftpdlib(host="::1")]
@@ -157,7 +159,7 @@ t.ok('"EPSV ALL"' not in lab.log("vsftpd.xfer"),
 
 # An sshd that allows local forwarding only: ActiveMode=auto goes passive
 # toward the server, and says so once.
-vs, py = servers[4]
+vs = servers[4][0]
 with lab.setup(t):
     auto = restricted.start_ftpfwd(vs.port, log="ftpfwd-auto.log")
 for cls in CLIENTS:

@@ -4,10 +4,15 @@
 
 build="gcc make pkg-config libevent-dev libssl-dev clang libclang-rt-14-dev"
 lab="openssh-server openssh-client openssl iproute2 perl curl lftp \
-inetutils-ftp socat python3 python3-pyftpdlib python3-openssl valgrind"
+inetutils-ftp socat python3 python3-pyftpdlib python3-openssl valgrind \
+libsodium23"
 # FTP servers conflict with each other as packages: vsftpd gets its own
-# apt-get call, which may not remove another server to make room.
+# apt-get call, which may not remove another server to make room, and
+# pure-ftpd is only unpacked, into t/pure-ftpd (libsodium23 is its one
+# library a minimal system may lack).
 server="vsftpd"
+here=$(cd "$(dirname "$0")" && pwd)
+pure="$here/pure-ftpd"
 
 missing() {
 	for p in "$@"; do
@@ -18,15 +23,17 @@ missing() {
 
 need=$(missing $build $lab)
 need_server=$(missing $server)
-[ -z "$need$need_server" ] && exit 0
+need_pure=
+[ -x "$pure/usr/sbin/pure-ftpd" ] || need_pure=" pure-ftpd (unpacked)"
+[ -z "$need$need_server$need_pure" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
-	echo "ftpfwd: missing Debian packages:$need$need_server" >&2
+	echo "ftpfwd: missing Debian packages:$need$need_server$need_pure" >&2
 	echo "ftpfwd: run as root, or: apt-get install$need$need_server" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-echo "ftpfwd: installing:$need$need_server"
+echo "ftpfwd: installing:$need$need_server$need_pure"
 apt-get update -q || exit 1
 if [ -n "$need" ]; then
 	apt-get install -y -q --no-install-recommends $need </dev/null ||
@@ -40,5 +47,16 @@ if [ -n "$need_server" ]; then
 		    "$need_server by hand" >&2
 		exit 1
 	}
+fi
+if [ -n "$need_pure" ]; then
+	tmp=$(mktemp -d) || exit 1
+	(cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root \
+	    pure-ftpd </dev/null && rm -rf "$pure" &&
+	    dpkg -x pure-ftpd_*.deb "$pure") || {
+		rm -rf "$tmp"
+		echo "ftpfwd: cannot unpack pure-ftpd into $pure" >&2
+		exit 1
+	}
+	rm -rf "$tmp"
 fi
 exit 0

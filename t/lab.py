@@ -5,6 +5,7 @@ import atexit
 import contextlib
 import hashlib
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -323,6 +324,33 @@ class Lab:
                  port_open(port, "::1" if v6 else "127.0.0.1"))
         return Server(name, port, root, "anonymous", "ftpfwd@", p,
                       cwd="pub")
+
+    def start_pureftpd(self, user="alice", password="secret"):
+        """pure-ftpd as t/deps.sh unpacked it, with its default anti-FXP
+        checks: data connections only from and to the control's peer.
+        One virtual user, chrooted to a writable home."""
+        bindir = os.path.join(HERE, "pure-ftpd", "usr")
+        root = self.make_root("pureftpd-root")
+        try:
+            owner = pwd.getpwnam("ftp")
+        except KeyError:
+            owner = pwd.getpwnam("nobody")
+        crypted = subprocess.run(["openssl", "passwd", "-6", password],
+                                 capture_output=True, text=True,
+                                 check=True).stdout.strip()
+        pw, pdb = self.path("pureftpd.passwd"), self.path("pureftpd.pdb")
+        with open(pw, "w") as f:
+            f.write("%s:%s:%d:%d::%s/./::::::::::::\n" % (
+                user, crypted, owner.pw_uid, owner.pw_gid, root))
+        subprocess.run([os.path.join(bindir, "bin", "pure-pw"), "mkdb",
+                        pdb, "-f", pw], check=True, capture_output=True)
+        port = free_port()
+        # -E: no anonymous; -H: no DNS; -A: chroot everyone.
+        p = self.spawn([os.path.join(bindir, "sbin", "pure-ftpd"), "-S",
+                        "127.0.0.1,%d" % port, "-l", "puredb:" + pdb, "-E",
+                        "-H", "-A"], "pureftpd.log")
+        wait_for("pure-ftpd on port %d" % port, port_open(port))
+        return Server("pure-ftpd", port, root, user, password, p)
 
     # -- ftpfwd --------------------------------------------------------
     def start_ftpfwd(self, server_port, *args, log="ftpfwd.log",
