@@ -951,6 +951,8 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	logit(LL_DEBUG1, "#%u data connection from %s", s->id,
 	    addr_str(&peer, pstr, sizeof(pstr)));
 	if ((d = data_conn_pairing(s, 0)) != NULL) {
+		/* splice(2) blocks on a blocking socket, whatever its flags. */
+		evutil_make_socket_nonblocking(fd);
 		d->cli_fd = fd;
 		d->pairing = d->srv_fd == -1;
 		data_conn_start(d);
@@ -1926,6 +1928,23 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 }
 
 /*
+ * Ask the server for a passive port: EPSV toward IPv6, or where its FEAT
+ * lists it; PASV otherwise.  For the client's cmd, or as our own.
+ */
+static void
+pasv_send(struct session *s, enum ftp_cmd cmd, int ours)
+{
+	enum ftp_cmd	sent = FTP_CMD_PASV;
+
+	if (s->fwd->act_addr.ss_family == AF_INET6 ||
+	    (s->up_feat & FTP_FEAT_EPSV))
+		sent = FTP_CMD_EPSV;
+	evbuffer_add_printf(bufferevent_get_output(s->srv), "%s\r\n",
+	    sent == FTP_CMD_EPSV ? "EPSV" : "PASV");
+	pending_push(s, ours ? sent : cmd, sent, ours);
+}
+
+/*
  * PASV or EPSV from the client.  ftpfwd asks the server in the server's
  * family (EPSV on IPv6, or where FEAT lists it; PASV otherwise) and
  * answers the client in the client's; with PassiveMode=active it
@@ -1936,9 +1955,7 @@ static void
 session_pasv(struct session *s, enum ftp_cmd cmd, const char *arg,
     size_t len)
 {
-	struct evbuffer	*out = bufferevent_get_output(s->srv);
-	enum ftp_cmd	 sent;
-	int		 proto = 0, v6 = s->local_addr.ss_family == AF_INET6;
+	int	proto = 0, v6 = s->local_addr.ss_family == AF_INET6;
 
 	if (cmd == FTP_CMD_EPSV) {
 		if (ftp_parse_epsv(arg, len, &proto) == -1) {
@@ -1988,11 +2005,7 @@ session_pasv(struct session *s, enum ftp_cmd cmd, const char *arg,
 		    s->id, s->pasv_lport);
 		return;
 	}
-	sent = s->fwd->act_addr.ss_family == AF_INET6 ||
-	    (s->up_feat & FTP_FEAT_EPSV) ? FTP_CMD_EPSV : FTP_CMD_PASV;
-	evbuffer_add_printf(out, "%s\r\n", sent == FTP_CMD_EPSV ? "EPSV" :
-	    "PASV");
-	pending_push(s, cmd, sent, 0);
+	pasv_send(s, cmd, 0);
 }
 
 /* Our PASV/EPSV, or PORT/EPRT, before a transfer: its reply is ours. */
@@ -2047,17 +2060,10 @@ ours_reply(struct session *s, const struct pending *p, int code)
 static int
 xl_transfer(struct session *s)
 {
-	enum ftp_cmd	sent;
-
 	switch (s->xl_state) {
 	case XL_IDLE:
 		if (s->xl == XL_TO_PASSIVE) {
-			sent = s->fwd->act_addr.ss_family == AF_INET6 ||
-			    (s->up_feat & FTP_FEAT_EPSV) ? FTP_CMD_EPSV :
-			    FTP_CMD_PASV;
-			evbuffer_add_printf(bufferevent_get_output(s->srv),
-			    "%s\r\n", sent == FTP_CMD_EPSV ? "EPSV" : "PASV");
-			pending_push(s, sent, sent, 1);
+			pasv_send(s, FTP_CMD_OTHER, 1);
 			s->xl_state = XL_ASKED;
 			return 1;
 		}
@@ -3048,6 +3054,7 @@ master_watch(pid_t pid)
 	struct timeval	tv = { 0, MASTER_POLL_MS * 1000 };
 
 	master_pid = pid;
+	act_refused = 0;	/* ActiveMode=auto: a new master, a new try */
 #ifdef SYS_pidfd_open
 	master_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 #endif

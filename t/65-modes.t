@@ -157,6 +157,51 @@ c.close()
 t.ok('"EPSV ALL"' not in lab.log("vsftpd.xfer"),
      "EPSV ALL never reaches the server")
 
+# A server that speaks active mode only (vsftpd pasv_enable=NO): with
+# PassiveMode=active, passive clients reach it all the same.
+with lab.setup(t):
+    act_only = lab.start_vsftpd(["pasv_enable=NO"], name="vsftpd-act")
+    os.link(src, os.path.join(act_only.root, "f"))
+    p2a = lab.start_ftpfwd(act_only.port, "-o", "PassiveMode=active",
+                           log="ftpfwd-act-only.log")
+    a2p = lab.start_ftpfwd(act_only.port, "-o", "ActiveMode=passive",
+                           log="ftpfwd-act-only-a2p.log")
+for cls in CLIENTS:
+    c = cls(p2a.port, act_only.user, act_only.password, False, act_only.cwd)
+    out = lab.path("dl-act-only-" + cls.name)
+    ok, text = c.get("f", out)
+    t.ok(ok and os.path.exists(out) and L.sha256(out) == srcsum,
+         "an active-only server, PassiveMode=active: %s passive RETR, "
+         "same sha256" % cls.name, text)
+# ActiveMode=passive against it: the transfer's precise 425, and the
+# session goes on.
+c = L.Raw(a2p.port)
+c.login(act_only.user, act_only.password)
+c.cmd("CWD " + act_only.cwd)
+lst = socket.socket()
+lst.bind(("127.0.0.1", 0))
+lst.listen(1)
+port = lst.getsockname()[1]
+t.is_(c.cmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255)),
+      "200 PORT command successful", "ActiveMode=passive: PORT is ours")
+t.is_(c.cmd("RETR f"), "425 ftpfwd: the FTP server refused passive mode "
+      "(550)", "ActiveMode=passive, PASV refused: the transfer gets 425")
+t.is_(c.cmd("NOOP")[:4], "200 ", "and the session goes on")
+# A client data port nobody listens on: 425 naming it, and nothing sent
+# on to the server.
+lst.close()
+dead = L.free_port()
+c = L.Raw(fwds["turned", vs.name].port)
+c.login(vs.user, vs.password)
+c.cmd("CWD " + vs.cwd)
+t.is_(c.cmd("PORT 127,0,0,1,%d,%d" % (dead >> 8, dead & 255)),
+      "200 PORT command successful", "a dead data port: PORT is ours")
+t.is_(c.cmd("RETR f"), "425 ftpfwd: cannot connect to your data port "
+      "127.0.0.1:%d: Connection refused" % dead,
+      "a dead data port: RETR gets 425 naming it")
+t.is_(c.cmd("NOOP")[:4], "200 ", "and the session goes on")
+c.close()
+
 # An sshd that allows local forwarding only: ActiveMode=auto goes passive
 # toward the server, and says so once.
 vs = servers[4][0]
