@@ -7,7 +7,10 @@
  * forward it needs: a stdio forward carrying the client's passive data
  * socket, or the session's remote forward that the server's active data
  * connections come back through, joined to the client with splice(2).
- * Only with TLS on a side (tls.c) do data bytes pass through user space.
+ * Either side may be in the other mode (ActiveMode, PassiveMode) and the
+ * other address family: ftpfwd sets up the server's side itself before
+ * it passes the transfer command on.  Only with TLS on a side (tls.c) do
+ * data bytes pass through user space.
  */
 
 #include <sys/types.h>
@@ -920,6 +923,28 @@ data_conn_pairing(struct session *s, int server)
 }
 
 /*
+ * Give fd to the pair that waits for the client's end (0) or the
+ * server's (1), and start it once it has both.  Returns 0 if none waits.
+ */
+static int
+data_conn_pair(struct session *s, int server, int fd)
+{
+	struct data_conn	*d;
+
+	if ((d = data_conn_pairing(s, server)) == NULL)
+		return 0;
+	/* splice(2) blocks on a blocking socket, whatever its flags. */
+	evutil_make_socket_nonblocking(fd);
+	if (server)
+		d->srv_fd = fd;
+	else
+		d->cli_fd = fd;
+	d->pairing = d->cli_fd == -1 || d->srv_fd == -1;
+	data_conn_start(d);
+	return 1;
+}
+
+/*
  * The client connected to our passive port: hand it to the master, or
  * with PassiveMode=active pair it with the server's connection.
  */
@@ -950,14 +975,8 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	set_socket_opts(fd);
 	logit(LL_DEBUG1, "#%u data connection from %s", s->id,
 	    addr_str(&peer, pstr, sizeof(pstr)));
-	if ((d = data_conn_pairing(s, 0)) != NULL) {
-		/* splice(2) blocks on a blocking socket, whatever its flags. */
-		evutil_make_socket_nonblocking(fd);
-		d->cli_fd = fd;
-		d->pairing = d->srv_fd == -1;
-		data_conn_start(d);
+	if (data_conn_pair(s, 0, fd))
 		return;
-	}
 	if ((d = data_conn_new(s, MODE_PASSIVE)) == NULL) {
 		close(fd);
 		return;
@@ -1609,12 +1628,8 @@ act_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		return;
 	}
 	s->act_armed = 0;
-	if ((d = data_conn_pairing(s, 1)) != NULL) {
-		d->srv_fd = fd;
-		d->pairing = d->cli_fd == -1;
-		data_conn_start(d);
+	if (data_conn_pair(s, 1, fd))
 		return;
-	}
 	if ((d = data_conn_new(s, MODE_ACTIVE)) == NULL) {
 		close(fd);
 		return;

@@ -1,6 +1,8 @@
 # ftpfwd under valgrind's memcheck through a day in its life: every
 # client in both modes, ABOR, refusals, a pipelined burst, the master
-# killed and restarted, SIGTERM.  No invalid access, no leak.
+# killed and restarted, SIGTERM; and again with each side in the other
+# mode (ActiveMode=passive, PassiveMode=active).  No invalid access, no
+# leak.
 import ftplib
 import os
 import re
@@ -21,40 +23,88 @@ lab = L.Lab.started(t, "memcheck")
 with lab.setup(t):
     srv = lab.start_vsftpd()
 src = L.make_file(os.path.join(srv.root, "f"), 3 * 1000 * 1000)
-report = lab.path("valgrind.txt")
-p = lab.spawn(["valgrind", "--quiet", "--leak-check=full",
-               "--show-leak-kinds=definite,indirect",
-               "--errors-for-leak-kinds=definite,indirect",
-               "--error-exitcode=99", "--log-file=" + report,
-               L.FTPFWD, "-d", "-L", "127.0.0.1:0:127.0.0.1:%d" % srv.port,
-               "-S", lab.ctl], "ftpfwd.log")
-L.wait_for("ftpfwd under valgrind",
-           lambda: "ready, master at" in lab.log("ftpfwd.log"), timeout=120)
-port = int(lab.log("ftpfwd.log").split("Allocated port ")[1].split()[0])
 
-done = 0
-for cls in CLIENTS:
+
+def under_valgrind(name, *args):
+    """ftpfwd under memcheck: the process, its port, its report."""
+    report = lab.path(name + "-valgrind.txt")
+    p = lab.spawn(["valgrind", "--quiet", "--leak-check=full",
+                   "--show-leak-kinds=definite,indirect",
+                   "--errors-for-leak-kinds=definite,indirect",
+                   "--error-exitcode=99", "--log-file=" + report,
+                   L.FTPFWD, "-d", "-L",
+                   "127.0.0.1:0:127.0.0.1:%d" % srv.port, "-S", lab.ctl] +
+                  list(args), name + ".log")
+    L.wait_for("ftpfwd under valgrind",
+               lambda: "ready, master at" in lab.log(name + ".log"),
+               timeout=120)
+    port = int(lab.log(name + ".log").split("Allocated port ")[1].split()[0])
+    return p, port, report
+
+
+def report_clean(p, report, what):
+    with open(report) as f:
+        # "--pid--" lines are valgrind's notes on itself (3.19 does not
+        # know pidfd_open(2), so ftpfwd polls the master's pid instead);
+        # errors and leaks are "==pid==" lines.
+        text = "".join(ln for ln in f if not re.match(r"--\d+-- ", ln))
+    t.ok(p.returncode == 0 and text.strip() == "",
+         "valgrind%s: no invalid access, no leak (exit %d)" %
+         (what, p.returncode), text)
+
+
+def every_client(port, what):
+    done = 0
+    for cls in CLIENTS:
+        for active in (False, True):
+            c = cls(port, srv.user, srv.password, active, srv.cwd)
+            tag = "%s-%d-%d" % (c.name, active, len(what))
+            out = lab.path("o-" + tag)
+            ok1, _ = c.get("f", out)
+            ok2, _ = c.put(out, "u-" + tag)
+            done += ok1 and ok2 and L.sha256(out) == L.sha256(src)
+    t.is_(done, 2 * len(CLIENTS), "every client, both modes, under "
+          "valgrind" + what)
+
+
+def aborts(port):
     for active in (False, True):
-        c = cls(port, srv.user, srv.password, active, srv.cwd)
-        out = lab.path("o-%s-%d" % (c.name, active))
-        ok1, _ = c.get("f", out)
-        ok2, _ = c.put(out, "u-%s-%d" % (c.name, active))
-        done += ok1 and ok2 and L.sha256(out) == L.sha256(src)
-t.is_(done, 2 * len(CLIENTS), "every client, both modes, under valgrind")
-
-for active in (False, True):
-    f = Ftplib(port, srv.user, srv.password, active, srv.cwd).session()
-    conn = f.transfercmd("RETR f")
-    conn.recv(1000)
-    if active:
+        f = Ftplib(port, srv.user, srv.password, active, srv.cwd).session()
+        conn = f.transfercmd("RETR f")
+        conn.recv(1000)
+        if active:
+            conn.close()
+        try:
+            f.abort()
+            f.getresp()
+        except ftplib.Error:
+            pass
         conn.close()
-    try:
-        f.abort()
-        f.getresp()
-    except ftplib.Error:
-        pass
-    conn.close()
-    f.close()                           # hang up without QUIT
+        f.close()                       # hang up without QUIT
+
+
+# The other modes first, while the master is young.
+p, port, report = under_valgrind("turned", "-o", "ActiveMode=passive", "-o",
+                                 "PassiveMode=active")
+every_client(port, " in the other modes")
+aborts(port)
+c = L.Raw(port)
+c.login(srv.user, srv.password)
+dead = L.free_port()
+c.cmd("CWD " + srv.cwd)
+# A dead data port (425), then a passive port the client never uses:
+# the server's connection waits in a half-made pair when it hangs up.
+for line in ("PORT 127,0,0,1,%d,%d" % (dead >> 8, dead & 255), "RETR f",
+             "EPSV ALL", "PORT 127,0,0,1,4,1", "EPSV", "RETR f"):
+    c.cmd(line)
+c.close()
+p.send_signal(signal.SIGTERM)
+p.wait(timeout=120)
+report_clean(p, report, " in the other modes")
+
+p, port, report = under_valgrind("ftpfwd")
+every_client(port, "")
+aborts(port)
 c = L.Raw(port)
 c.login(srv.user, srv.password)
 for line in ("PORT 1,2,3", "EPRT |9|x|1|", "AUTH TLS", "LPSV",
@@ -77,11 +127,5 @@ c.login(srv.user, srv.password)
 p.send_signal(signal.SIGTERM)
 t.is_(c.reply(), "421 ftpfwd: shutting down", "SIGTERM: 421")
 p.wait(timeout=120)
-with open(report) as f:
-    # "--pid--" lines are valgrind's notes on itself (3.19 does not know
-    # pidfd_open(2), so ftpfwd polls the master's pid instead); errors
-    # and leaks are "==pid==" lines.
-    text = "".join(ln for ln in f if not re.match(r"--\d+-- ", ln))
-t.ok(p.returncode == 0 and text.strip() == "",
-     "valgrind: no invalid access, no leak (exit %d)" % p.returncode, text)
+report_clean(p, report, "")
 t.done()
