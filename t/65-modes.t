@@ -261,4 +261,10 @@ ok, text = Curl(off.port, vs.user, vs.password, False, vs.cwd).get(
     "f", restricted.path("dl-off"))
 t.ok(ok and L.sha256(restricted.path("dl-off")) == srcsum,
      "ActiveMode=off: passive transfers still work", text)
+# lftp, told to use active mode, falls back to passive on the 502.
+ok, text = Lftp(off.port, vs.user, vs.password, True, vs.cwd).get(
+    "f", restricted.path("dl-off-lftp"))
+t.ok(ok and L.sha256(restricted.path("dl-off-lftp")) == srcsum and
+     modes_logged(restricted.log(off.logname), "RETR", "passive") == 2,
+     "ActiveMode=off: lftp in active mode falls back to passive", text)
 t.done()
