@@ -2044,12 +2044,16 @@ ours_reply(struct session *s, const struct pending *p, int code)
 	}
 	if (s->xl != XL_TO_PASSIVE || s->xl_state != XL_ASKED)
 		goto done;
-	if (code != (p->sent == FTP_CMD_PASV ? 227 : 229) ||
-	    pasv_parse(s, (enum ftp_cmd)p->sent) == -1) {
+	if (code != (p->sent == FTP_CMD_PASV ? 227 : 229)) {
 		logit(LL_ERROR, "#%u the server refused passive mode: %s",
 		    s->id, why);
 		xl_fail(s, "425 ftpfwd: the FTP server refused passive mode "
 		    "(%d)", code);
+		goto done;
+	}
+	if (pasv_parse(s, (enum ftp_cmd)p->sent) == -1) {
+		xl_fail(s, "425 ftpfwd: cannot parse the server's passive "
+		    "reply");
 		goto done;
 	}
 	logit(LL_DEBUG1, "#%u active>passive: the server's %s:%u", s->id,

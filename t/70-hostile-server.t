@@ -1,5 +1,6 @@
 # A server that sends what it should not: ftpfwd answers the client
-# precisely, keeps the session, and stays up for everyone else.
+# precisely, keeps the session, and stays up for everyone else; the same
+# when the bad reply answers ftpfwd's own PASV (ActiveMode=passive).
 import ftplib
 import hashlib
 import os
@@ -38,10 +39,27 @@ for user, cmd in (("garbage", "PASV"), ("range", "PASV"),
     c.close()
 
 
-def fetch(user):
+# The same replies to ftpfwd's own PASV (ActiveMode=passive): the
+# client's transfer command gets the 425, and is not sent on.
+with lab.setup(t):
+    a2p = lab.start_ftpfwd(port, "-o", "ActiveMode=passive",
+                           log="ftpfwd-a2p.log")
+for user in ("garbage", "range", "portzero", "longpasv"):
+    c = L.Raw(a2p.port)
+    c.login(user, "x")
+    mine = c.sock.getsockname()[1]
+    c.cmd("PORT 127,0,0,1,%d,%d" % (mine >> 8, mine & 255))
+    t.is_(c.cmd("RETR x"), "425 ftpfwd: cannot parse the server's passive "
+          "reply", "%s reply to ftpfwd's PASV: RETR gets 425" % user)
+    t.is_(c.cmd("NOOP"), "200 ok", "%s: the session goes on" % user)
+    c.close()
+
+
+def fetch(user, f_port=None, active=False):
     f = ftplib.FTP()
-    f.connect("127.0.0.1", fwd.port, timeout=20)
+    f.connect("127.0.0.1", f_port or fwd.port, timeout=20)
     f.login(user, "x")
+    f.set_pasv(not active)
     data = []
     f.retrbinary("RETR x", data.append)
     f.quit()
@@ -57,6 +75,12 @@ for user, what in (("elsewhere", "a 227 naming another host is ignored "
     except (ftplib.Error, OSError, EOFError) as e:
         got = repr(e)
     t.is_(got, PAYLOAD_SUM, what + ": the download arrives intact")
+    try:
+        got = fetch(user, a2p.port, active=True)
+    except (ftplib.Error, OSError, EOFError) as e:
+        got = repr(e)
+    t.is_(got, PAYLOAD_SUM, what + ", to ftpfwd's own PASV: the active "
+          "download arrives intact")
 
 # PasvAddress: the 227's address (127.0.0.2 here) is ignored by default
 # and used with PasvAddress=trust.
