@@ -1,8 +1,9 @@
 # Stamina: many transfers across 20 concurrent sessions, passive and
 # active, up and down, some aborted; afterwards ftpfwd holds the same
 # descriptors, its memory barely grew, no forward is left on the ssh
-# server, and every file arrived intact.  SOAK_TRANSFERS sets the count
-# (make check: 400; make soak: 5000).
+# server, and every file arrived intact.  Then all of it again with each
+# side in the other mode (ActiveMode=passive, PassiveMode=active).
+# SOAK_TRANSFERS sets the count (make check: 400; make soak: 5000).
 import ftplib
 import hashlib
 import os
@@ -20,7 +21,7 @@ t = L.Tap()
 lab = L.Lab.started(t, "soak")
 with lab.setup(t):
     srv = lab.start_vsftpd()
-    fwd = lab.start_ftpfwd(srv.port, "-o", "LogLevel=VERBOSE")
+fwd = None                  # the ftpfwd under test
 src = L.make_file(os.path.join(srv.root, "src"), 256 * 1024)
 with open(src, "rb") as f:
     SRC = f.read()
@@ -113,41 +114,57 @@ def all_sessions_ended():
     return log.count(" session from ") == 2 * log.count(" ended")
 
 
-soak(WORKERS * 4)                   # warm up: buffers, allocator arenas
-L.wait_for("warm-up sessions to end", all_sessions_ended, timeout=30)
-# The one short session TcpNoDelay runs on the master: under load the
-# master can take a few seconds to retire it.
-L.wait_for("the TCP_NODELAY session to end", lambda: "TCP_NODELAY session "
-           "exited" in lab.log(fwd.logname), timeout=30)
-# The master's pidfd is opened once it has told its pid: count after.
-L.wait_for("the master watch", lambda: " is pid " in lab.log(fwd.logname))
-fds_before, rss_before = L.fds(fwd.pid), L.rss_kib(fwd.pid)
-list_before = L.fd_list(fwd.pid)
-workers = soak(TOTAL)
-L.wait_for("soak sessions to end", all_sessions_ended, timeout=30)
-ok = sum(w.ok for w in workers)
-bad = sum(w.bad for w in workers)
-aborted = sum(w.aborted for w in workers)
-errors = [e for w in workers for e in w.errors]
-t.is_((ok + aborted, bad), (TOTAL, 0), "%d transfers (%d aborted), every "
-      "file's sha256 matches" % (TOTAL, aborted))
-if errors:
-    t.diag("\n".join(errors[:20]))
-# A session's last act, cancelling its remote forward, ends when the
-# master answers, which under load can come a moment after the session.
-L.eventually(lambda: L.fds(fwd.pid) == fds_before)
-t.is_(L.fds(fwd.pid), fds_before, "ftpfwd holds as many descriptors as "
-      "before (%d)" % fds_before)
-if L.fds(fwd.pid) != fds_before:
-    t.diag("before: %s\nafter:  %s" % (list_before, L.fd_list(fwd.pid)))
-grown = L.rss_kib(fwd.pid) - rss_before
-if L.SANITIZED:
-    t.skip("ftpfwd's RSS growth", "ASan's quarantine keeps freed memory; "
-           "the plain make check measures it")
-else:
-    t.ok(grown < 1024, "ftpfwd's RSS grew by %d KiB (< 1 MiB)" % grown)
-L.wait_for("forwards to be cancelled", lambda: not lab.remote_listeners(),
-           timeout=20) if lab.remote_listeners() else None
-t.is_(lab.remote_listeners(), [], "no remote forward left on the ssh server")
-t.ok(fwd.poll() is None, "ftpfwd still running")
+def stamina(label, *args):
+    global fwd
+    with lab.setup(t):
+        fwd = lab.start_ftpfwd(srv.port, "-o", "LogLevel=VERBOSE", *args,
+                               log="ftpfwd-%s.log" % label)
+    soak(WORKERS * 4)               # warm up: buffers, allocator arenas
+    L.wait_for("warm-up sessions to end", all_sessions_ended, timeout=30)
+    # The one short session TcpNoDelay runs on the master: under load
+    # the master can take a few seconds to retire it.
+    L.wait_for("the TCP_NODELAY session to end", lambda: "TCP_NODELAY "
+               "session exited" in lab.log(fwd.logname), timeout=30)
+    # The master's pidfd is opened once it has told its pid: count after.
+    L.wait_for("the master watch", lambda: " is pid " in
+               lab.log(fwd.logname))
+    fds_before, rss_before = L.fds(fwd.pid), L.rss_kib(fwd.pid)
+    list_before = L.fd_list(fwd.pid)
+    workers = soak(TOTAL)
+    L.wait_for("soak sessions to end", all_sessions_ended, timeout=30)
+    ok = sum(w.ok for w in workers)
+    bad = sum(w.bad for w in workers)
+    aborted = sum(w.aborted for w in workers)
+    errors = [e for w in workers for e in w.errors]
+    t.is_((ok + aborted, bad), (TOTAL, 0), "%s: %d transfers (%d aborted), "
+          "every file's sha256 matches" % (label, TOTAL, aborted))
+    if errors:
+        t.diag("\n".join(errors[:20]))
+    # A session's last act, cancelling its remote forward, ends when the
+    # master answers, which under load can come a moment after the
+    # session.
+    L.eventually(lambda: L.fds(fwd.pid) == fds_before)
+    t.is_(L.fds(fwd.pid), fds_before, "%s: ftpfwd holds as many "
+          "descriptors as before (%d)" % (label, fds_before))
+    if L.fds(fwd.pid) != fds_before:
+        t.diag("before: %s\nafter:  %s" % (list_before,
+                                            L.fd_list(fwd.pid)))
+    grown = L.rss_kib(fwd.pid) - rss_before
+    if L.SANITIZED:
+        t.skip("%s: ftpfwd's RSS growth" % label, "ASan's quarantine keeps "
+               "freed memory; the plain make check measures it")
+    else:
+        t.ok(grown < 1024, "%s: ftpfwd's RSS grew by %d KiB (< 1 MiB)" %
+             (label, grown))
+    L.eventually(lambda: not lab.remote_listeners(), timeout=20)
+    t.is_(lab.remote_listeners(), [], "%s: no remote forward left on the "
+          "ssh server" % label)
+    t.ok(fwd.poll() is None, "%s: ftpfwd still running" % label)
+    fwd.terminate()
+    fwd.wait()
+
+
+stamina("each mode kept")
+stamina("the other modes", "-o", "ActiveMode=passive", "-o",
+        "PassiveMode=active")
 t.done()
