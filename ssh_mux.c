@@ -587,48 +587,46 @@ mux_alive_check(struct mux_conn *mc, uint32_t *ridp)
 	return mux_send(mc, m);
 }
 
+/*
+ * MUX_C_OPEN_FWD or MUX_C_CLOSE_FWD for a remote forward from lhost:lport
+ * on the ssh server to the Unix socket at path on ours.  Its connect
+ * "port" is MUX_PORT_STREAMLOCAL, the one value above 65535 that
+ * OpenSSH 9.2 takes: any other drops the whole mux connection.
+ */
 static int
-mux_fwd_request(struct mux_conn *mc, uint32_t type, uint32_t ftype,
-    const char *lhost, uint16_t lport, const char *chost, uint32_t cport,
-    uint32_t *ridp)
+mux_rfwd_request(struct mux_conn *mc, uint32_t type, const char *lhost,
+    uint16_t lport, const char *path, uint32_t *ridp)
 {
 	struct evbuffer	*m;
 
-	/*
-	 * OpenSSH 9.2 drops the whole mux connection on a port above 65535
-	 * that is not MUX_PORT_STREAMLOCAL: the callers below make sure.
-	 */
-	if (mc->dead || cport == 0 || (m = evbuffer_new()) == NULL)
+	if (mc->dead || (m = evbuffer_new()) == NULL)
 		return -1;
 	*ridp = mc->next_rid++;
 	if (buf_put_u32(m, type) != 0 ||
 	    buf_put_u32(m, *ridp) != 0 ||
-	    buf_put_u32(m, ftype) != 0 ||
+	    buf_put_u32(m, MUX_FWD_REMOTE) != 0 ||
 	    buf_put_string(m, lhost) != 0 ||
 	    buf_put_u32(m, lport) != 0 ||
-	    buf_put_string(m, chost) != 0 ||
-	    buf_put_u32(m, cport) != 0) {
+	    buf_put_string(m, path) != 0 ||
+	    buf_put_u32(m, MUX_PORT_STREAMLOCAL) != 0) {
 		evbuffer_free(m);
 		return -1;
 	}
 	return mux_send(mc, m);
 }
 
-/* A remote forward whose connections the master makes to a Unix socket. */
 int
 mux_open_rfwd_path(struct mux_conn *mc, const char *lhost, uint16_t lport,
     const char *path, uint32_t *ridp)
 {
-	return mux_fwd_request(mc, MUX_C_OPEN_FWD, MUX_FWD_REMOTE, lhost,
-	    lport, path, MUX_PORT_STREAMLOCAL, ridp);
+	return mux_rfwd_request(mc, MUX_C_OPEN_FWD, lhost, lport, path, ridp);
 }
 
 int
 mux_close_rfwd_path(struct mux_conn *mc, const char *lhost, uint16_t lport,
     const char *path, uint32_t *ridp)
 {
-	return mux_fwd_request(mc, MUX_C_CLOSE_FWD, MUX_FWD_REMOTE, lhost,
-	    lport, path, MUX_PORT_STREAMLOCAL, ridp);
+	return mux_rfwd_request(mc, MUX_C_CLOSE_FWD, lhost, lport, path, ridp);
 }
 
 static void

@@ -28,7 +28,6 @@ struct mux_conn;
 #define MUX_S_REMOTE_PORT	0x80000007
 #define MUX_S_TTY_ALLOC_FAIL	0x80000008
 
-#define MUX_FWD_LOCAL		1
 #define MUX_FWD_REMOTE		2
 /* A connect "port" saying the connect host is a Unix socket's path. */
 #define MUX_PORT_STREAMLOCAL	0xfffffffeU
