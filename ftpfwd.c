@@ -245,7 +245,6 @@ struct session {
 	struct event		*pasv_ev;
 	char			 pasv_host[NI_MAXHOST];
 	uint16_t		 pasv_port;
-	uint16_t		 pasv_lport;	/* ours, toward the client */
 	TAILQ_HEAD(, data_conn)	 data;		/* both modes */
 
 	/*
@@ -606,17 +605,24 @@ idle_cb(evutil_socket_t fd, short what, void *arg)
 	    "connection");
 }
 
+/* A listening socket of a session's and its event, either kind. */
+static void
+listener_close(struct event **evp, int *fdp)
+{
+	if (*evp != NULL) {
+		event_free(*evp);
+		*evp = NULL;
+	}
+	if (*fdp != -1) {
+		close(*fdp);
+		*fdp = -1;
+	}
+}
+
 static void
 pasv_close(struct session *s)
 {
-	if (s->pasv_ev != NULL) {
-		event_free(s->pasv_ev);
-		s->pasv_ev = NULL;
-	}
-	if (s->pasv_fd != -1) {
-		close(s->pasv_fd);
-		s->pasv_fd = -1;
-	}
+	listener_close(&s->pasv_ev, &s->pasv_fd);
 }
 
 /* The name the FTP server's certificate must carry. */
@@ -1076,20 +1082,22 @@ pasv_answer(struct session *s, enum ftp_cmd cmd, const char *mode)
 	}
 	evbuffer_add(bufferevent_get_output(s->cout), line, (size_t)r);
 	s->data_mode = mode;
-	s->pasv_lport = addr_port(&where);
-	return s->pasv_lport;
+	return addr_port(&where);
 }
 
 /* The server's 227/229 to the client's PASV/EPSV: point it at us. */
 static void
 pasv_reply(struct session *s, const struct pending *p)
 {
+	uint16_t	port;
+
 	if (pasv_parse(s, (enum ftp_cmd)p->sent) == -1)
 		client_reply(s, "425 ftpfwd: cannot parse the server's "
 		    "passive reply");
-	else if (pasv_answer(s, (enum ftp_cmd)p->cmd, MODE_PASSIVE) != 0)
-		logit(LL_DEBUG1, "#%u passive port %u -> %s:%u", s->id,
-		    s->pasv_lport, s->pasv_host, s->pasv_port);
+	else if ((port = pasv_answer(s, (enum ftp_cmd)p->cmd,
+	    MODE_PASSIVE)) != 0)
+		logit(LL_DEBUG1, "#%u passive port %u -> %s:%u", s->id, port,
+		    s->pasv_host, s->pasv_port);
 	evbuffer_drain(s->held, evbuffer_get_length(s->held));
 }
 
@@ -1214,28 +1222,43 @@ line_rest(struct evbuffer *in, struct evbuffer *out)
 	return eol.pos != -1;
 }
 
-/* Toward the server, TLS from here on: wrap the control's bufferevent. */
+/*
+ * A control connection turns TLS: a filter over its bufferevent, with
+ * the session's callbacks.  Takes ssl, even on failure.
+ */
+static struct bufferevent *
+control_tls(struct session *s, struct bufferevent *under, SSL *ssl,
+    enum bufferevent_ssl_state state, bufferevent_data_cb readcb,
+    bufferevent_data_cb writecb, bufferevent_event_cb eventcb)
+{
+	struct bufferevent	*bev;
+
+	if ((bev = bufferevent_openssl_filter_new(base, under, ssl, state,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* A peer that closes without close_notify after QUIT is common. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setcb(bev, readcb, writecb, eventcb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, CTL_BUF_HIGH);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return bev;
+}
+
+/* Toward the server, TLS from here on. */
 static int
 srv_tls_start(struct session *s)
 {
 	struct bufferevent	*bev;
 	SSL			*ssl;
 
-	if ((ssl = tls_upstream_ssl(up_name(s), NULL)) == NULL)
+	if ((ssl = tls_upstream_ssl(up_name(s), NULL)) == NULL ||
+	    (bev = control_tls(s, s->srv, ssl, BUFFEREVENT_SSL_CONNECTING,
+	    server_read_cb, server_write_cb, server_event_cb)) == NULL)
 		return -1;
-	if ((bev = bufferevent_openssl_filter_new(base, s->srv, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		SSL_free(ssl);
-		return -1;
-	}
-	/* A peer that closes without close_notify after QUIT is common. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	s->srv = bev;
 	s->up_ssl = ssl;
-	bufferevent_setcb(s->srv, server_read_cb, server_write_cb,
-	    server_event_cb, s);
-	bufferevent_setwatermark(s->srv, EV_READ, 0, CTL_BUF_HIGH);
-	bufferevent_enable(s->srv, EV_READ | EV_WRITE);
 	return 0;
 }
 
@@ -1246,19 +1269,11 @@ client_tls_start(struct session *s)
 	struct bufferevent	*bev;
 	SSL			*ssl;
 
-	if (s->cin != s->cout || (ssl = tls_client_ssl(0)) == NULL)
+	if (s->cin != s->cout || (ssl = tls_client_ssl(0)) == NULL ||
+	    (bev = control_tls(s, s->cin, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    client_read_cb, client_write_cb, client_event_cb)) == NULL)
 		return -1;
-	if ((bev = bufferevent_openssl_filter_new(base, s->cin, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		SSL_free(ssl);
-		return -1;
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	s->cin = s->cout = bev;
-	bufferevent_setcb(bev, client_read_cb, client_write_cb,
-	    client_event_cb, s);
-	bufferevent_setwatermark(bev, EV_READ, 0, CTL_BUF_HIGH);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	s->cl_tls = 1;
 	return 0;
 }
@@ -1277,12 +1292,11 @@ upstream_fail(struct session *s, const char *fmt, ...)
 	session_close(s, reply);
 }
 
-static int
+static void
 upstream_send(struct session *s, const char *line, enum up_phase next)
 {
 	evbuffer_add_printf(bufferevent_get_output(s->srv), "%s\r\n", line);
 	s->up_phase = next;
-	return 0;
 }
 
 /*
@@ -1359,18 +1373,16 @@ upstream_setup(struct session *s)
 			upstream_send(s, "PBSZ 0", UP_PBSZ);
 			continue;
 		case UP_PBSZ:
-			if (ended != 200) {
-				upstream_fail(s, "the FTP server refused "
-				    "PBSZ 0 (\"%s\")", text);
-				return 0;
-			}
-			upstream_send(s, "PROT P", UP_PROT);
-			continue;
 		case UP_PROT:
 			if (ended != 200) {
-				upstream_fail(s, "the FTP server refused "
-				    "PROT P (\"%s\")", text);
+				upstream_fail(s, "the FTP server refused %s "
+				    "(\"%s\")", s->up_phase == UP_PBSZ ?
+				    "PBSZ 0" : "PROT P", text);
 				return 0;
+			}
+			if (s->up_phase == UP_PBSZ) {
+				upstream_send(s, "PROT P", UP_PROT);
+				continue;
 			}
 			s->up_phase = UP_READY;
 			logit(LL_VERBOSE, "#%u TLS to the FTP server: %s%s",
@@ -1692,15 +1704,9 @@ act_listen(struct session *s)
 static void
 act_listen_close(struct session *s)
 {
-	if (s->act_ev != NULL) {
-		event_free(s->act_ev);
-		s->act_ev = NULL;
-	}
-	if (s->act_lfd != -1) {
-		close(s->act_lfd);
-		s->act_lfd = -1;
+	if (s->act_lfd != -1)
 		(void)unlink(s->act_path);
-	}
+	listener_close(&s->act_ev, &s->act_lfd);
 }
 
 /*
@@ -1731,8 +1737,8 @@ act_send_port(struct session *s, enum ftp_cmd cmd, int ours)
 	pending_push(s, ours ? sent : cmd, sent, ours);
 	s->act_armed = 1;
 	if (ours)
-		logit(LL_DEBUG1, "#%u active: %s:%u -> our passive port %u",
-		    s->id, s->fwd->act_bind, s->act_rport, s->pasv_lport);
+		logit(LL_DEBUG1, "#%u active: %s:%u -> our passive port's "
+		    "connection", s->id, s->fwd->act_bind, s->act_rport);
 	else
 		logit(LL_DEBUG1, "#%u active: %s:%u -> %s:%u", s->id,
 		    s->fwd->act_bind, s->act_rport, s->act_host, s->act_port);
@@ -1769,6 +1775,20 @@ act_request(struct session *s)
 	logit(LL_DEBUG2, "#%u asked for a remote forward on %s to %s", s->id,
 	    s->fwd->act_bind, s->act_path);
 	return 0;
+}
+
+/*
+ * A new PORT/EPRT or PASV/EPSV replaces the last one: what it set up and
+ * no transfer used goes.
+ */
+static void
+data_setup_forget(struct session *s)
+{
+	pasv_close(s);
+	s->act_armed = 0;
+	data_conns_waiting(s, data_conn_free);
+	s->xl = XL_NONE;
+	s->xl_state = XL_IDLE;
 }
 
 /* Does a client's PORT/EPRT become passive mode toward the server? */
@@ -1920,15 +1940,11 @@ session_port(struct session *s, enum ftp_cmd cmd, const char *arg,
 		    addr_port(&ss));
 		return;
 	}
-	pasv_close(s);
-	data_conns_waiting(s, data_conn_free);
-	s->act_armed = 0;
+	data_setup_forget(s);
 	s->act_client = ss;
 	addr_host((struct sockaddr *)&ss, s->act_host, sizeof(s->act_host));
 	s->act_port = addr_port(&ss);
 	s->act_cmd = cmd;
-	s->xl = XL_NONE;
-	s->xl_state = XL_IDLE;
 	if (act_to_passive()) {
 		act_take_port(s);
 		return;
@@ -1970,7 +1986,8 @@ static void
 session_pasv(struct session *s, enum ftp_cmd cmd, const char *arg,
     size_t len)
 {
-	int	proto = 0, v6 = s->local_addr.ss_family == AF_INET6;
+	uint16_t	port;
+	int		proto = 0, v6 = s->local_addr.ss_family == AF_INET6;
 
 	if (cmd == FTP_CMD_EPSV) {
 		if (ftp_parse_epsv(arg, len, &proto) == -1) {
@@ -1996,12 +2013,7 @@ session_pasv(struct session *s, enum ftp_cmd cmd, const char *arg,
 		    "address, use EPSV");
 		return;
 	}
-	/* A new passive request replaces any earlier one. */
-	pasv_close(s);
-	act_disarm(s);
-	data_conns_waiting(s, data_conn_free);
-	s->xl = XL_NONE;
-	s->xl_state = XL_IDLE;
+	data_setup_forget(s);
 	if (opt.pasv_mode == PM_ACTIVE) {
 		struct data_conn	*d;
 
@@ -2011,13 +2023,13 @@ session_pasv(struct session *s, enum ftp_cmd cmd, const char *arg,
 		}
 		d->pairing = 1;
 		snprintf(d->target, sizeof(d->target), "the server's PORT");
-		if (pasv_answer(s, cmd, MODE_PASV_ACT) == 0) {
+		if ((port = pasv_answer(s, cmd, MODE_PASV_ACT)) == 0) {
 			data_conn_free(d);
 			return;
 		}
 		s->xl = XL_TO_ACTIVE;
 		logit(LL_DEBUG1, "#%u passive port %u -> the server's PORT",
-		    s->id, s->pasv_lport);
+		    s->id, port);
 		return;
 	}
 	pasv_send(s, cmd, 0);
@@ -3283,11 +3295,9 @@ parse_option(const char *arg)
 	memcpy(name, arg, nlen);
 	name[nlen] = '\0';
 	value = (char *)eq + 1;
-	if (strcasecmp(name, "ActiveBindAddress") == 0) {
-		free(opt.active_bind);
-		if ((opt.active_bind = strdup(value)) == NULL)
-			die(EXIT_USAGE, "out of memory");
-	} else if (strcasecmp(name, "ActiveMode") == 0) {
+	if (strcasecmp(name, "ActiveBindAddress") == 0)
+		set_string(&opt.active_bind, value);
+	else if (strcasecmp(name, "ActiveMode") == 0) {
 		for (i = 0; i < sizeof(act_modes) / sizeof(act_modes[0]); i++)
 			if (strcasecmp(value, act_modes[i]) == 0)
 				break;
