@@ -96,9 +96,9 @@ for what, (args, _) in CONFIGS.items():
     if have_v6:
         for srv in servers[4]:
             with lab.setup(t):
-                f6 = lab.start_ftpfwd(srv.port, *args, bind="[::1]",
-                                      log="ftpfwd-%s-%s-v6.log" %
-                                      (what, srv.name))
+                f6 = fwds[what, srv.name, 6] = lab.start_ftpfwd(
+                    srv.port, *args, bind="[::1]",
+                    log="ftpfwd-%s-%s-v6.log" % (what, srv.name))
             matrix(what, f6, srv, 6)
     else:
         for case in ("from IPv6 clients", "to IPv6 servers"):
@@ -131,6 +131,8 @@ c = L.Raw(fwd.port)
 c.login(vs.user, vs.password)
 c.cmd("CWD " + vs.cwd)
 c.cmd("TYPE I")
+t.is_(c.cmd("EPSV 2"), "522 Network protocol not supported, use (1)",
+      "EPSV 2 from an IPv4 client: 522")
 t.is_(c.cmd("EPSV ALL"), "200 EPSV ALL ok", "EPSV ALL: 200 from ftpfwd")
 t.is_(c.cmd("PASV"), "503 ftpfwd: only EPSV after EPSV ALL",
       "EPSV ALL: then PASV is refused")
@@ -159,6 +161,17 @@ t.is_(c.cmd("LPSV"), "502 ftpfwd: LPSV is not supported, use EPRT or EPSV",
 c.close()
 t.ok('"EPSV ALL"' not in lab.log("vsftpd.xfer"),
      "EPSV ALL never reaches the server")
+if have_v6:
+    c = L.Raw(fwds["kept", vs.name, 6].port, host="::1")
+    c.login(vs.user, vs.password)
+    t.is_(c.cmd("PASV"), "425 ftpfwd: PASV cannot name an IPv6 address, "
+          "use EPSV", "PASV from an IPv6 client: 425")
+    t.is_(c.cmd("EPSV 1"), "522 Network protocol not supported, use (2)",
+          "EPSV 1 from an IPv6 client: 522")
+    c.close()
+else:
+    for what in ("PASV", "EPSV 1"):
+        t.skip("%s from an IPv6 client" % what, "no IPv6 loopback here")
 
 # A server that speaks active mode only (vsftpd pasv_enable=NO): with
 # PassiveMode=active, passive clients reach it all the same.
