@@ -2378,13 +2378,14 @@ client_write_cb(struct bufferevent *bev, void *arg)
 		    (s->srv != NULL && evbuffer_get_length(
 		    bufferevent_get_output(s->srv)) != 0))
 			return;
-		/* TLS: say close_notify, and let the socket send it all. */
+		/*
+		 * TLS: say close_notify, and let the socket send it all.  A
+		 * full socket keeps it back: the poll below tries again.
+		 */
 		if (s->cl_tls && !s->cl_shut &&
-		    (ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
-			s->cl_shut = 1;
-			(void)SSL_shutdown(ssl);
-		}
-		if (bev_unsent(bev) == 0) {
+		    (ssl = bufferevent_openssl_get_ssl(bev)) != NULL)
+			s->cl_shut = tls_close_notify(ssl) == 0;
+		if ((!s->cl_tls || s->cl_shut) && bev_unsent(bev) == 0) {
 			session_end(s, NULL);
 			return;
 		}

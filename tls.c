@@ -184,6 +184,25 @@ tls_describe(SSL *ssl, char *buf, size_t len)
 }
 
 /*
+ * Send close_notify.  A socket that the last data filled may have no
+ * room for it: OpenSSL keeps the alert and this returns 1, and the
+ * caller calls again once the socket drains.  Our FIN must not go
+ * before it: an end without close_notify is a cut (vsftpd fails the
+ * upload with 426, pyftpdlib 1.5 hangs on it).  0 when it is out, or
+ * cannot be sent at all.
+ */
+int
+tls_close_notify(SSL *ssl)
+{
+	int	rv;
+
+	ERR_clear_error();
+	if ((rv = SSL_shutdown(ssl)) >= 0)
+		return 0;
+	return SSL_get_error(ssl, rv) == SSL_ERROR_WANT_WRITE;
+}
+
+/*
  * The relay: bytes read on one side are written to the other.  FTP moves
  * data one way per connection, so the first end of file (or error) ends
  * it: once what was read is written out, each TLS side gets its
@@ -199,12 +218,15 @@ struct relay {
 	int			 ending_side;
 	int			 lingering;	/* waiting for the peers' EOF */
 	int			 closed[2];
+	struct event		*notify_ev[2];	/* close_notify still due */
 	struct event		*linger_ev;
 	int			 dead;
 };
 
 static void	relay_end(struct relay *, const char *);
 static void	relay_done(struct relay *, const char *);
+static void	relay_finish(struct relay *, int);
+static void	relay_notify_cb(evutil_socket_t, short, void *);
 
 static void
 relay_move(struct relay *r, int from)
@@ -305,8 +327,11 @@ relay_done(struct relay *r, const char *why)
 
 	if (r->dead)
 		return;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		bufferevent_disable(r->bev[i], EV_READ | EV_WRITE);
+		if (r->notify_ev[i] != NULL)
+			event_del(r->notify_ev[i]);
+	}
 	if (r->linger_ev != NULL)
 		event_del(r->linger_ev);
 	r->cb(r, why, r->arg);
@@ -320,6 +345,33 @@ relay_linger_cb(evutil_socket_t fd, short what, void *arg)
 	relay_done(arg, NULL);
 }
 
+/* close_notify to a TLS side, then our FIN, in that order. */
+static void
+relay_finish(struct relay *r, int side)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(r->bev[side]);
+	int	 fd = bufferevent_getfd(r->bev[side]);
+
+	if (ssl != NULL && tls_close_notify(ssl) == 1) {
+		if (r->notify_ev[side] == NULL)
+			r->notify_ev[side] = event_new(r->base, fd, EV_WRITE,
+			    relay_notify_cb, r);
+		if (r->notify_ev[side] != NULL &&
+		    event_add(r->notify_ev[side], NULL) == 0)
+			return;		/* the linger timer still bounds it */
+	}
+	(void)shutdown(fd, SHUT_WR);
+}
+
+static void
+relay_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay	*r = arg;
+
+	(void)what;
+	relay_finish(r, fd == bufferevent_getfd(r->bev[1]));
+}
+
 /*
  * A clean end: close_notify to each TLS peer, our FIN to each, then wait
  * for theirs.  Closing at once could reset a connection whose peer has
@@ -329,7 +381,6 @@ static void
 relay_end(struct relay *r, const char *why)
 {
 	struct timeval	 tv = { RELAY_LINGER, 0 };
-	SSL		*ssl;
 	int		 i;
 
 	if (r->dead || r->lingering)
@@ -340,11 +391,9 @@ relay_end(struct relay *r, const char *why)
 	}
 	r->lingering = 1;
 	for (i = 0; i < 2; i++) {
-		if ((ssl = bufferevent_openssl_get_ssl(r->bev[i])) != NULL)
-			(void)SSL_shutdown(ssl);
-		(void)shutdown(bufferevent_getfd(r->bev[i]), SHUT_WR);
 		bufferevent_disable(r->bev[i], EV_WRITE);
 		bufferevent_enable(r->bev[i], EV_READ);
+		relay_finish(r, i);
 	}
 	if ((r->linger_ev = evtimer_new(r->base, relay_linger_cb, r)) ==
 	    NULL || evtimer_add(r->linger_ev, &tv) != 0)
@@ -391,11 +440,15 @@ static void
 relay_free_now(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay	*r = arg;
+	int		 i;
 
 	(void)fd;
 	(void)what;
 	if (r->linger_ev != NULL)
 		event_free(r->linger_ev);
+	for (i = 0; i < 2; i++)
+		if (r->notify_ev[i] != NULL)
+			event_free(r->notify_ev[i]);
 	free(r);
 }
 
@@ -410,8 +463,11 @@ relay_free(struct relay *r)
 	r->dead = 1;
 	if (r->linger_ev != NULL)
 		event_del(r->linger_ev);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
+		if (r->notify_ev[i] != NULL)
+			event_del(r->notify_ev[i]);
 		bufferevent_free(r->bev[i]);	/* safe inside its callbacks */
+	}
 	(void)event_base_once(r->base, -1, EV_TIMEOUT, relay_free_now, r,
 	    NULL);
 }

@@ -22,6 +22,7 @@ SSL	*tls_upstream_ssl(const char *, SSL_SESSION *);
 SSL	*tls_client_ssl(int);
 char	*tls_error(struct bufferevent *, char *, size_t);
 const char *tls_describe(SSL *, char *, size_t);
+int	 tls_close_notify(SSL *);
 
 /* Called once; why is NULL when both sides ended cleanly. */
 typedef void (*relay_cb)(struct relay *, const char *why, void *arg);
