@@ -71,14 +71,16 @@ def matrix(label, servers, clients, args):
                                                     C.name[:4], mode))
                 ok, out = c.get("f3m", got)
                 t.ok(ok and L.sha256(got) == want[srv.name],
-                     "%s: download, sha256" % name, out)
+                     "%s: download, sha256" % name,
+                     out + "\n" + lab.tail(fwd.logname))
                 remote = "up-%s-%s-%s" % (tag, C.name[:4], mode)
                 ok, out = c.put(got if ok else os.path.join(srv.root,
                                                             "f3m"), remote)
                 path = os.path.join(srv.root, remote)
                 t.ok(ok and os.path.exists(path) and
                      L.sha256(path) == want[srv.name],
-                     "%s: upload, sha256" % name, out)
+                     "%s: upload, sha256" % name,
+                     out + "\n" + lab.tail(fwd.logname))
         fwd.terminate()
         fwd.wait()
 

@@ -142,6 +142,11 @@ class Lab:
         except OSError:
             return ""
 
+    def tail(self, name, lines=25):
+        """The end of a log, for a failure's diagnostics."""
+        return "--- the end of %s:\n%s" % (
+            name, "\n".join(self.log(name).splitlines()[-lines:]))
+
     # -- sshd and the master ------------------------------------------
     def start_sshd(self, extra=()):
         os.makedirs("/run/sshd", exist_ok=True)
@@ -437,8 +442,10 @@ class Tap:
         print("%sok %d - %s" % ("" if cond else "not ", self.n, name),
               flush=True)
         if not cond and diag:
-            for line in str(diag).rstrip().splitlines()[-40:]:
-                print("# " + line, flush=True)
+            # To stderr, as Test::More does: prove shows it even when it
+            # is not verbose, so a failure in CI's log says why.
+            for line in str(diag).rstrip().splitlines()[-60:]:
+                print("# " + line, file=sys.stderr, flush=True)
         return cond
 
     def is_(self, got, want, name):
