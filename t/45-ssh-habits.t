@@ -1,7 +1,7 @@
 # ftpfwd inside ssh's own habits: the README's and the man page's
 # LocalCommand recipe, run by ssh itself; exit with the master; a second
 # ftpfwd for the same address; SIGUSR1; socket activation; StartMaster;
-# install, dist and -V.
+# install, dist and -V; the man page's lint.
 import os
 import re
 import shutil
@@ -33,6 +33,11 @@ def recipe_lines(text):
 readme = recipe_lines(open(os.path.join(L.TOP, "README")).read())
 man = recipe_lines(open(os.path.join(L.TOP, "man", "ftpfwd.1")).read())
 t.is_(man, readme, "the man page's recipe is the README's, word for word")
+lint = subprocess.run(["mandoc", "-T", "lint", "-W", "warning",
+                      os.path.join(L.TOP, "man", "ftpfwd.1")],
+                     capture_output=True, text=True)
+t.is_((lint.returncode, lint.stdout + lint.stderr), (0, ""),
+      "the man page is clean under mandoc -T lint -W warning")
 
 lab = L.Lab.started(t, "habits")
 with lab.setup(t):

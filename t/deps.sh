@@ -2,7 +2,8 @@
 # Install the Debian packages that building, testing and the demo need.
 # A no-op when all are there; needs root otherwise.
 
-build="gcc make pkg-config libevent-dev libssl-dev clang libclang-rt-14-dev"
+build="gcc make pkg-config libevent-dev libssl-dev clang libclang-rt-14-dev \
+mandoc"
 lab="openssh-server openssh-client openssl iproute2 perl curl lftp \
 inetutils-ftp socat python3 python3-pyftpdlib python3-openssl valgrind \
 libsodium23"
