@@ -142,19 +142,17 @@ def stamina(label, *args):
     bad = sum(w.bad for w in workers)
     aborted = sum(w.aborted for w in workers)
     errors = [e for w in workers for e in w.errors]
-    t.is_((ok + aborted, bad), (TOTAL, 0), "%s: %d transfers (%d aborted), "
-          "every file's sha256 matches" % (label, TOTAL, aborted))
-    if errors:
-        t.diag("\n".join(errors[:20]))
+    t.ok((ok + aborted, bad) == (TOTAL, 0), "%s: %d transfers (%d "
+         "aborted), every file's sha256 matches" % (label, TOTAL, aborted),
+         "%d good, %d aborted, %d bad\n%s" % (ok, aborted, bad,
+                                             "\n".join(errors[:20])))
     # A session's last act, cancelling its remote forward, ends when the
     # master answers, which under load can come a moment after the
     # session.
     L.eventually(lambda: L.fds(fwd.pid) == fds_before)
-    t.is_(L.fds(fwd.pid), fds_before, "%s: ftpfwd holds as many "
-          "descriptors as before (%d)" % (label, fds_before))
-    if L.fds(fwd.pid) != fds_before:
-        t.diag("before: %s\nafter:  %s" % (list_before,
-                                            L.fd_list(fwd.pid)))
+    t.ok(L.fds(fwd.pid) == fds_before, "%s: ftpfwd holds as many "
+         "descriptors as before (%d)" % (label, fds_before),
+         "before: %s\nafter:  %s" % (list_before, L.fd_list(fwd.pid)))
     grown = L.rss_kib(fwd.pid) - rss_before
     if L.SANITIZED:
         t.skip("%s: ftpfwd's RSS growth" % label, "ASan's quarantine keeps "
