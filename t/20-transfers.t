@@ -165,10 +165,8 @@ for srv in servers:
             good += 1
         else:
             errs.append(err.decode("utf-8", "replace"))
-    t.is_(good, 20, "%s: 20 concurrent sessions, all sha256 equal" %
-          srv.name)
-    if errs:
-        t.diag("\n".join(errs))
+    t.ok(good == 20, "%s: 20 concurrent sessions, all sha256 equal" %
+         srv.name, "%d of 20 good\n%s" % (good, "\n".join(errs)))
 
     log = lab.log(fwd.logname)
     t.ok(srv.password not in log and "PASS" not in log,
