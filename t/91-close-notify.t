@@ -1,8 +1,8 @@
 # An upload through UpstreamTLS must end with ftpfwd's close_notify
 # before its FIN, even when the last bytes of data left no room for the
 # alert in the socket toward the master.  vsftpd (strict_ssl_read_eof)
-# answers such a cut 426, pyftpdlib 1.5 never answers at all; under load
-# CI saw it about once in 100 TLS uploads.
+# answers such a cut 426, pyftpdlib 1.5 never answers at all; with 8
+# parallel uploads it hit 1 to 3 in 300 here, and CI once.
 #
 # The full socket is made, not waited for.  With the master stopped,
 # ftpfwd writes until poll calls the socket busy (Linux: a quarter of
@@ -10,11 +10,13 @@
 # the master reads the socket empty and is stopped again, and ftpfwd,
 # resumed, writes the rest in one go until the socket is full or the
 # file is out.  A file that ends just as the socket fills is the case
-# under test: before the fix every one of them got 426.  Where that
-# happens depends on the kernel, so sizes are swept upward, first in
-# steps of a TLS record's worth and then finely, until one is too big
-# to go in; each transfer is checked (226, sha256), and at least one
-# must have ended on a full socket.
+# under test: before the fix every one of them got 426.  The client
+# sends 16 KiB at a time and waits for ftpfwd to read each piece, so
+# ftpfwd's reads, and the TLS records it makes of them, are the same on
+# every run.  Where the socket fills depends on the kernel, so sizes are
+# swept upward, in 4 KiB steps and then in 256-byte ones, until one is
+# too big to go in; each transfer is checked (226, sha256), and at
+# least one must have ended on a full socket.
 import ftplib
 import hashlib
 import os
@@ -27,8 +29,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
 
-COARSE = 4096           # libevent's read size: one TLS record each
+COARSE = 4096
 FINE = 256
+PIECE = 16384           # what the client sends at a time
 NO_EOF = 3              # seconds: ftpfwd ends a file that fits at once
 
 t = L.Tap()
@@ -74,9 +77,13 @@ def upload(ftp, size):
         L.wait_for("the data connection's TLS", lambda: handshakes() > seen)
         os.kill(master, signal.SIGSTOP)
         stopped.append(master)
-        conn.sendall(data)
+        # A piece at a time, each read before the next goes: ftpfwd's
+        # reads, and so the TLS records it writes, are the same each run.
+        for at in range(0, size, PIECE):
+            conn.sendall(data[at:at + PIECE])
+            L.wait_for("ftpfwd to read the file",
+                       lambda: tcp_unread(port) == 0)
         conn.shutdown(socket.SHUT_WR)
-        L.wait_for("ftpfwd to read the file", lambda: tcp_unread(port) == 0)
         os.kill(fwd.pid, signal.SIGSTOP)
         stopped.append(fwd.pid)
         os.kill(master, signal.SIGCONT)
@@ -117,7 +124,7 @@ ftp.cwd(vs.cwd)
 ftp.voidcmd("TYPE I")
 bad, ends_full, tried, last = [], [], 0, 0
 for start, step in ((COARSE, COARSE), (None, FINE)):
-    size = last if start is None else start
+    size = last + step if start is None else start
     while True:
         reply, intact, ended, full = upload(ftp, size)
         tried += 1
