@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -32,6 +33,7 @@
 #define RELAY_HIGH	(256 * 1024)	/* bytes queued toward a slow side */
 #define RELAY_LINGER	5		/* seconds to wait for the peers */
 #define RELAY_CHUNK	(128 * 1024)	/* bytes per read or write */
+#define RELAY_DRAIN	(16 * 1024)	/* bytes per read while lingering */
 
 static SSL_CTX	*up_ctx;		/* we are the client */
 static int	 up_verify;
@@ -218,6 +220,7 @@ struct relay {
 	int			 ending_side;
 	int			 lingering;	/* waiting for the peers' EOF */
 	int			 closed[2];
+	struct event		*read_ev[2];	/* a plain side's reads */
 	struct event		*notify_ev[2];	/* close_notify still due */
 	struct event		*linger_ev;
 	int			 dead;
@@ -228,6 +231,28 @@ static void	relay_done(struct relay *, const char *);
 static void	relay_finish(struct relay *, int);
 static void	relay_notify_cb(evutil_socket_t, short, void *);
 
+/*
+ * libevent 2.1 reads a plain socket 4 KiB at a time (EVBUFFER_MAX_READ),
+ * whatever bufferevent_set_max_single_read() says: a wakeup for every
+ * 4 KiB, and a 4 KiB TLS record each on the other side, which halved
+ * UpstreamTLS uploads.  A plain side is read by an event of our own
+ * instead, RELAY_CHUNK at a time, straight into the other side's output;
+ * its bufferevent only writes.  A TLS side reads through its bufferevent.
+ */
+static void
+relay_reading(struct relay *r, int side, int on)
+{
+	if (r->read_ev[side] == NULL) {
+		if (on)
+			bufferevent_enable(r->bev[side], EV_READ);
+		else
+			bufferevent_disable(r->bev[side], EV_READ);
+	} else if (on)
+		(void)event_add(r->read_ev[side], NULL);
+	else
+		(void)event_del(r->read_ev[side]);
+}
+
 static void
 relay_move(struct relay *r, int from)
 {
@@ -237,7 +262,71 @@ relay_move(struct relay *r, int from)
 	r->bytes += evbuffer_get_length(in);
 	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= RELAY_HIGH)
-		bufferevent_disable(r->bev[from], EV_READ);
+		relay_reading(r, from, 0);
+}
+
+/* While lingering: a side that has sent its EOF (or failed) is done. */
+static void
+relay_closed(struct relay *r, int side)
+{
+	r->closed[side] = 1;
+	relay_reading(r, side, 0);
+	if (r->closed[0] && r->closed[1])
+		relay_done(r, NULL);
+}
+
+/* End of file: pass on what came before it, then end. */
+static void
+relay_eof(struct relay *r, int side)
+{
+	relay_move(r, side);
+	r->ending = 1;
+	r->ending_side = 1 - side;
+	bufferevent_setwatermark(r->bev[1 - side], EV_WRITE, 0, 0);
+	relay_reading(r, side, 0);
+	relay_reading(r, 1 - side, 0);
+	if (evbuffer_get_length(bufferevent_get_output(r->bev[1 - side])) == 0)
+		relay_end(r, NULL);
+}
+
+static void
+relay_sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay		*r = arg;
+	int			 side = fd == bufferevent_getfd(r->bev[1]);
+	struct evbuffer		*out = bufferevent_get_output(r->bev[1 - side]);
+	struct evbuffer_iovec	 v;
+	char			 junk[RELAY_DRAIN];
+	ssize_t			 n;
+
+	(void)what;
+	if (r->lingering) {
+		n = read(fd, junk, sizeof(junk));
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+			relay_closed(r, side);
+		return;
+	}
+	if (evbuffer_reserve_space(out, RELAY_CHUNK, &v, 1) != 1) {
+		relay_end(r, "out of memory");
+		return;
+	}
+	if ((n = read(fd, v.iov_base, v.iov_len)) == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			relay_end(r, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		relay_eof(r, side);
+		return;
+	}
+	v.iov_len = n;
+	if (evbuffer_commit_space(out, &v, 1) != 0) {
+		relay_end(r, "out of memory");
+		return;
+	}
+	r->bytes += n;
+	if (evbuffer_get_length(out) >= RELAY_HIGH)
+		relay_reading(r, side, 0);
 }
 
 static void
@@ -265,7 +354,7 @@ relay_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	/* Drained below the low watermark: read the other side again. */
-	bufferevent_enable(r->bev[1 - side], EV_READ);
+	relay_reading(r, 1 - side, 1);
 }
 
 static void
@@ -278,10 +367,7 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	if (r->lingering) {
-		r->closed[side] = 1;
-		bufferevent_disable(bev, EV_READ);
-		if (r->closed[0] && r->closed[1])
-			relay_done(r, NULL);
+		relay_closed(r, side);
 		return;
 	}
 	if (r->ending)
@@ -309,15 +395,7 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 		    EVUTIL_SOCKET_ERROR()));
 		return;
 	}
-	/* End of file: pass on what came before it, then end. */
-	relay_move(r, side);
-	r->ending = 1;
-	r->ending_side = 1 - side;
-	bufferevent_setwatermark(r->bev[1 - side], EV_WRITE, 0, 0);
-	bufferevent_disable(r->bev[side], EV_READ);
-	bufferevent_disable(r->bev[1 - side], EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(r->bev[1 - side])) == 0)
-		relay_end(r, NULL);
+	relay_eof(r, side);
 }
 
 static void
@@ -328,6 +406,7 @@ relay_done(struct relay *r, const char *why)
 	if (r->dead)
 		return;
 	for (i = 0; i < 2; i++) {
+		relay_reading(r, i, 0);
 		bufferevent_disable(r->bev[i], EV_READ | EV_WRITE);
 		if (r->notify_ev[i] != NULL)
 			event_del(r->notify_ev[i]);
@@ -392,7 +471,7 @@ relay_end(struct relay *r, const char *why)
 	r->lingering = 1;
 	for (i = 0; i < 2; i++) {
 		bufferevent_disable(r->bev[i], EV_WRITE);
-		bufferevent_enable(r->bev[i], EV_READ);
+		relay_reading(r, i, 1);
 		relay_finish(r, i);
 	}
 	if ((r->linger_ev = evtimer_new(r->base, relay_linger_cb, r)) ==
@@ -414,8 +493,14 @@ relay_new(struct bufferevent *a, struct bufferevent *b, relay_cb cb,
 	r->bev[1] = b;
 	r->cb = cb;
 	r->arg = arg;
+	for (i = 0; i < 2; i++)
+		if (bufferevent_openssl_get_ssl(r->bev[i]) == NULL &&
+		    (r->read_ev[i] = event_new(r->base,
+		    bufferevent_getfd(r->bev[i]), EV_READ | EV_PERSIST,
+		    relay_sock_read_cb, r)) == NULL)
+			goto fail;
 	for (i = 0; i < 2; i++) {
-		if (bufferevent_openssl_get_ssl(r->bev[i]) != NULL)
+		if (r->read_ev[i] == NULL)
 			bufferevent_openssl_set_allow_dirty_shutdown(r->bev[i],
 			    1);
 		bufferevent_setcb(r->bev[i], relay_read_cb, relay_write_cb,
@@ -425,9 +510,16 @@ relay_new(struct bufferevent *a, struct bufferevent *b, relay_cb cb,
 		/* libevent's 16 KiB default means a wakeup per TLS record. */
 		bufferevent_set_max_single_read(r->bev[i], RELAY_CHUNK);
 		bufferevent_set_max_single_write(r->bev[i], RELAY_CHUNK);
-		bufferevent_enable(r->bev[i], EV_READ | EV_WRITE);
+		bufferevent_enable(r->bev[i], EV_WRITE);
+		relay_reading(r, i, 1);
 	}
 	return r;
+ fail:
+	for (i = 0; i < 2; i++)
+		if (r->read_ev[i] != NULL)
+			event_free(r->read_ev[i]);
+	free(r);
+	return NULL;
 }
 
 uint64_t
@@ -446,9 +538,12 @@ relay_free_now(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (r->linger_ev != NULL)
 		event_free(r->linger_ev);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
+		if (r->read_ev[i] != NULL)
+			event_free(r->read_ev[i]);
 		if (r->notify_ev[i] != NULL)
 			event_free(r->notify_ev[i]);
+	}
 	free(r);
 }
 
@@ -464,6 +559,8 @@ relay_free(struct relay *r)
 	if (r->linger_ev != NULL)
 		event_del(r->linger_ev);
 	for (i = 0; i < 2; i++) {
+		if (r->read_ev[i] != NULL)
+			event_del(r->read_ev[i]);
 		if (r->notify_ev[i] != NULL)
 			event_del(r->notify_ev[i]);
 		bufferevent_free(r->bev[i]);	/* safe inside its callbacks */
