@@ -407,7 +407,7 @@ relay_done(struct relay *r, const char *why)
 		return;
 	for (i = 0; i < 2; i++) {
 		relay_reading(r, i, 0);
-		bufferevent_disable(r->bev[i], EV_READ | EV_WRITE);
+		bufferevent_disable(r->bev[i], EV_WRITE);
 		if (r->notify_ev[i] != NULL)
 			event_del(r->notify_ev[i]);
 	}
