@@ -122,29 +122,49 @@ for srv, args in ((tls_servers[0], UP + CL), (plain_servers[0], CL)):
 
 # -- A client that resets mid-upload ------------------------------------
 # The relay must not end the server's side with close_notify, which says
-# "complete": vsftpd (strict_ssl_read_eof) then fails the STOR.
+# "complete": vsftpd (strict_ssl_read_eof) then fails the STOR.  A TLS
+# client is read through libevent's TLS bufferevent, a plain one by the
+# relay's own reads: each must take the reset for a failure.
 vs = tls_servers[0]
-fwd = lab.start_ftpfwd(vs.port, *(UP + CL), log="reset.log")
-f = TLS_CLIENTS[2](fwd.port, vs.user, vs.password, False, vs.cwd,
-                   ca=CA).session()
-f.voidcmd("TYPE I")
-conn = f.transfercmd("STOR cut-short")
-conn.sendall(b"x" * 1000000)
-conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-conn.close()                                     # RST, no close_notify
-f.sock.settimeout(30)
-try:
-    resp = f.getresp()
-except ftplib.Error as e:
-    resp = str(e)
-except (OSError, EOFError) as e:
-    resp = "%s: %s" % (type(e).__name__, e)
-f.close()
-t.ok(resp[:1] in ("4", "5") and "Connection reset by peer" in
-     lab.log("reset.log"), "a client's reset mid-upload reaches the server "
-     "as a failure, not as the end (%s)" % resp, lab.log("reset.log"))
-fwd.terminate()
-fwd.wait()
+
+
+def plain_session(port):
+    f = ftplib.FTP()
+    f.connect("127.0.0.1", port, timeout=20)
+    f.login(vs.user, vs.password)
+    f.cwd(vs.cwd)
+    return f
+
+
+def tls_session(port):
+    return TLS_CLIENTS[2](port, vs.user, vs.password, False, vs.cwd,
+                          ca=CA).session()
+
+
+for label, args, session in (("TLS client", UP + CL, tls_session),
+                             ("plain client", UP, plain_session)):
+    log = "reset-%s.log" % label.split()[0]
+    fwd = lab.start_ftpfwd(vs.port, *args, log=log)
+    f = session(fwd.port)
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd("STOR cut-short")
+    conn.sendall(b"x" * 1000000)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    struct.pack("ii", 1, 0))
+    conn.close()                                 # RST, no close_notify
+    f.sock.settimeout(30)
+    try:
+        resp = f.getresp()
+    except ftplib.Error as e:
+        resp = str(e)
+    except (OSError, EOFError) as e:
+        resp = "%s: %s" % (type(e).__name__, e)
+    f.close()
+    t.ok(resp[:1] in ("4", "5") and "Connection reset by peer" in
+         lab.log(log), "a %s's reset mid-upload reaches the server as a "
+         "failure, not as the end (%s)" % (label, resp), lab.tail(log))
+    fwd.terminate()
+    fwd.wait()
 
 # -- A data connection that never carries anything ----------------------
 # With UpstreamTLS a passive data connection waits for the transfer's 1xx
