@@ -15,6 +15,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +438,54 @@ mux_connect_fd(const char *path, char *err, size_t errsz)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * The HELLO exchange on a connected socket, blocking for at most
+ * timeout_ms: a check before the event loop runs.  Returns 0 when the
+ * master speaks our version, -1 with the reason in err.
+ */
+int
+mux_hello_sync(int fd, int timeout_ms, char *err, size_t errsz)
+{
+	unsigned char		 hello[12], buf[12];
+	struct mux_reply	 r;
+	struct pollfd		 pfd;
+	size_t			 got = 0;
+	ssize_t			 n;
+
+	put_u32(hello, 8);
+	put_u32(hello + 4, MUX_MSG_HELLO);
+	put_u32(hello + 8, MUX_VERSION);
+	if (write(fd, hello, sizeof(hello)) != (ssize_t)sizeof(hello)) {
+		snprintf(err, errsz, "%s", strerror(errno));
+		return -1;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (got < sizeof(buf)) {
+		if (poll(&pfd, 1, timeout_ms) <= 0) {
+			snprintf(err, errsz, "no answer to HELLO (if ssh is "
+			    "running a LocalCommand, use -f)");
+			return -1;
+		}
+		n = read(fd, buf + got, sizeof(buf) - got);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			snprintf(err, errsz, "%s", n == 0 ? "closed the "
+			    "connection" : strerror(errno));
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	if (mux_decode(buf + 4, sizeof(buf) - 4, &r) == -1 ||
+	    r.type != MUX_MSG_HELLO || r.rid != MUX_VERSION) {
+		snprintf(err, errsz, "does not speak mux protocol version %d",
+		    MUX_VERSION);
+		return -1;
+	}
+	return 0;
 }
 
 struct mux_conn *

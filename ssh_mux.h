@@ -64,6 +64,7 @@ typedef void (*mux_cb)(struct mux_conn *, enum mux_event,
 
 int	 mux_decode(const unsigned char *, size_t, struct mux_reply *);
 int	 mux_connect_fd(const char *, char *, size_t);
+int	 mux_hello_sync(int, int, char *, size_t);
 struct mux_conn *mux_open(struct event_base *, const char *, mux_cb, void *,
 	    char *, size_t);
 int	 mux_stdio_fwd(struct mux_conn *, const char *, uint16_t, int,
