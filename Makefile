@@ -2,7 +2,9 @@
 
 VERSION =	0.1
 PROG =		ftpfwd
-SRCS =		ftpfwd.c ftpparse.c ssh_mux.c join.c tls.c
+SRCS =		ftpfwd.c log.c addr.c listener.c master.c session.c ctl.c \
+		ftps.c data.c passive.c active.c xlate.c \
+		ftpparse.c ssh_mux.c join.c tls.c
 OBJS =		$(SRCS:.c=.o)
 
 PREFIX ?=	/usr/local
@@ -51,7 +53,7 @@ $(PROG): $(OBJS)
 	    echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 FORCE:
 
-%.o: %.c ftpparse.h ssh_mux.h join.h tls.h .build-flags
+%.o: %.c ftpfwd.h ftpparse.h ssh_mux.h join.h tls.h .build-flags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 t/test_ftpparse: t/test_ftpparse.c ftpparse.o ssh_mux.o .build-flags

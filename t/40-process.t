@@ -2,6 +2,8 @@
 # -W, limits, and what happens when the master or sshd says no.
 import ftplib
 import os
+import re
+import resource
 import select
 import signal
 import socket
@@ -146,6 +148,70 @@ t.ok(r.returncode == 1 and "cannot listen on 127.0.0.1 port %d: Address "
      "already in use" % tport in r.stderr,
      "-f with the port taken: non-zero and why", r.stderr)
 taker.close()
+
+# -- -E: the log in a file, fatal errors after the fork included -------
+elog = lab.path("e.log")
+r = ftpfwd("-f", "-E", elog, "-L", "127.0.0.1:0:127.0.0.1:%d" % srv.port,
+           "-S", lab.ctl)
+eport = int(r.stderr.split("Allocated port ")[1].split()[0]) \
+    if "Allocated port" in r.stderr else 0
+epid = lab.listener_pid(eport) if eport else None
+if epid:
+    lab.pids.append(epid)
+ok, text = fetch(eport, active=False) if eport else (False, r.stderr)
+t.ok(ok and L.eventually(lambda: re.search(
+    r"ftpfwd\[%d\]: #\d+ RETR passive [0-9.]+s 226" % (epid or 0),
+    lab.log("e.log")) is not None),
+     "-f -E: the daemon's transfer lines go to the file, with its pid",
+     lab.log("e.log") + r.stderr)
+if epid:
+    os.kill(epid, signal.SIGTERM)
+
+
+def fatal_after_fork(limit):
+    """ftpfwd -f with at most limit descriptors: the parent's status, the
+    daemon's pid (None if the parent failed), and the daemon's log."""
+    name = "fd%d.log" % limit
+    log = lab.path(name)
+
+    def few():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    p = subprocess.run([L.FTPFWD, "-f", "-E", log, "-L",
+                        "127.0.0.1:0:127.0.0.1:%d" % srv.port, "-S",
+                        lab.ctl], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, preexec_fn=few,
+                       timeout=30)
+    if p.returncode != 0:
+        return p.returncode, None, ""
+
+    def settled():
+        text = lab.log(name)
+        return "ready, master at" in text or "fatal: " in text
+    L.eventually(settled)
+    text = lab.log(name)
+    m = re.search(r"ftpfwd\[(\d+)\]: ", text)
+    pid = int(m.group(1)) if m else None
+    if pid and "ready, master at" in text:
+        os.kill(pid, signal.SIGTERM)
+    return p.returncode, pid, text
+
+
+# Too few descriptors for the loop, but enough to bind and fork: the
+# daemon dies, and why must reach the log, not the /dev/null stderr.
+seen = []
+for limit in range(4, 24):
+    rc, pid, text = fatal_after_fork(limit)
+    if pid is not None and "fatal: " in text:
+        seen.append((limit, pid, text))
+    if pid is not None and "ready, master at" in text:
+        break
+t.ok(len(seen) > 0, "a limit exists where ftpfwd -f forks and then "
+     "cannot run its loop", "limits tried up to %d" % limit)
+for limit, pid, text in seen[:1]:
+    t.ok(re.search(r"ftpfwd\[%d\]: fatal: \S" % pid, text) is not None and
+         L.eventually(lambda: not L.pid_alive(pid)),
+         "a fatal error after -f forked reaches -E's file, and the "
+         "daemon is gone (limit %d)" % limit, text)
 
 # -- -W through socat --------------------------------------------------
 wport = L.free_port()

@@ -1,0 +1,426 @@
+/*
+ * active.c: PORT and EPRT, and the session's remote forward.  The first
+ * PORT of a session asks the master for one remote forward on the ssh
+ * server, leading to a Unix socket of ours; every active transfer's
+ * server connection comes back through it and is joined to the client's
+ * data port.  The forward goes with the session.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "ftpfwd.h"
+#include "ssh_mux.h"
+
+static char	rundir[PATH_MAX];	/* our Unix sockets */
+
+static void	act_accept_cb(evutil_socket_t, short, void *);
+static void	act_rfwd_cb(struct mux_conn *, enum mux_event,
+		    const struct mux_reply *, void *);
+
+/*
+ * A private directory for the Unix sockets the remote forwards lead to:
+ * only our own user (and so the master) can connect to them.
+ */
+static int
+rundir_make(void)
+{
+	const char	*tmp;
+
+	if (rundir[0] != '\0')
+		return 0;
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp != '/' ||
+	    strlen(tmp) > RUNDIR_PARENT_MAX)
+		tmp = "/tmp";
+	if ((size_t)snprintf(rundir, sizeof(rundir), "%s/ftpfwd.XXXXXX",
+	    tmp) >= sizeof(rundir) || mkdtemp(rundir) == NULL) {
+		rundir[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* At exit, whatever way we leave: the directory and what is left in it. */
+void
+rundir_remove(void)
+{
+	struct dirent	*de;
+	DIR		*dir;
+
+	if (rundir[0] == '\0')
+		return;
+	if ((dir = opendir(rundir)) != NULL) {
+		while ((de = readdir(dir)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			(void)unlinkat(dirfd(dir), de->d_name, 0);
+		}
+		closedir(dir);
+	}
+	(void)rmdir(rundir);
+	rundir[0] = '\0';
+}
+
+
+/*
+ * The master brought us the server's data connection: pair it with the
+ * client's connection to our passive port, or connect to the client's
+ * data port and join the two.  Only one connection per PORT, and only
+ * while one is expected.
+ */
+void
+act_accept(struct session *s)
+{
+	struct data_conn	*d;
+	int			 fd;
+
+	if ((fd = accept4(s->act.lfd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) == -1)
+		return;
+	if (!s->act.armed) {
+		logit(LL_ERROR, "#%u data connection through the remote "
+		    "forward while none was expected: closed", s->id);
+		close(fd);
+		return;
+	}
+	s->act.armed = 0;
+	if (data_conn_pair(s, 1, fd))
+		return;
+	if ((d = data_conn_new(s, DM_ACTIVE, ftps_data_tls(s))) == NULL) {
+		close(fd);
+		return;
+	}
+	d->srv_fd = fd;
+	if (data_connect_client(d, &s->act.client, s->act.host,
+	    s->act.port) == -1)
+		data_conn_free(d);
+}
+
+static void
+act_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	act_accept(arg);
+}
+
+/*
+ * No data connection is expected any more.  One the master has already
+ * queued on our socket still belongs to this transfer: the server's
+ * final reply travels on another channel and can be read first.
+ */
+void
+act_disarm(struct session *s)
+{
+	if (s->act.armed && s->act.lfd != -1)
+		act_accept(s);
+	s->act.armed = 0;
+}
+
+/* Our Unix socket, which the session's remote forward leads to. */
+static int
+act_listen(struct session *s)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	if (rundir_make() == -1)
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/a%u",
+	    rundir, s->id) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	(void)unlink(sun.sun_path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(fd, ACT_BACKLOG) == -1 ||
+	    (s->act.ev = event_new(evbase, fd, EV_READ | EV_PERSIST,
+	    act_accept_cb, s)) == NULL || event_add(s->act.ev, NULL) != 0) {
+		close(fd);
+		(void)unlink(sun.sun_path);
+		if (s->act.ev != NULL) {
+			event_free(s->act.ev);
+			s->act.ev = NULL;
+		}
+		return -1;
+	}
+	memcpy(s->act.path, sun.sun_path, sizeof(s->act.path));
+	s->act.lfd = fd;
+	return 0;
+}
+
+static void
+act_listen_close(struct session *s)
+{
+	if (s->act.lfd != -1)
+		(void)unlink(s->act.path);
+	sock_listener_close(&s->act.ev, &s->act.lfd);
+}
+
+/*
+ * Point the server at the session's remote forward: PORT on IPv4 unless
+ * the server's FEAT lists EPRT, EPRT on IPv6.  For the client's PORT or
+ * EPRT (cmd), or as our own before a transfer (ours).
+ */
+int
+act_send_port(struct session *s, enum ftp_cmd cmd, int ours)
+{
+	struct sockaddr_storage	ss = s->fwd->act_addr;
+	enum ftp_cmd		sent = FTP_CMD_EPRT;
+	char			line[FTP_FMT_MAX];
+	int			n;
+
+	addr_set_port(&ss, s->act.rport);
+	if (ss.ss_family == AF_INET && !(s->ctl.srv_feat & FTP_FEAT_EPRT))
+		sent = FTP_CMD_PORT;
+	if (sent == FTP_CMD_PORT)
+		n = ftp_fmt_port(line, sizeof(line), (struct sockaddr *)&ss);
+	else
+		n = ftp_fmt_eprt(line, sizeof(line), (struct sockaddr *)&ss);
+	if (n == -1) {
+		client_reply(s, "425 ftpfwd: cannot format the data address");
+		return -1;
+	}
+	evbuffer_add(bufferevent_get_output(s->ctl.srv), line, (size_t)n);
+	pending_push(s, ours ? sent : cmd, sent, ours);
+	s->act.armed = 1;
+	if (ours)
+		logit(LL_DEBUG1, "#%u active: %s:%u -> our passive port's "
+		    "connection", s->id, s->fwd->act_bind, s->act.rport);
+	else
+		logit(LL_DEBUG1, "#%u active: %s:%u -> %s:%u", s->id,
+		    s->fwd->act_bind, s->act.rport, s->act.host, s->act.port);
+	return 0;
+}
+
+/* Ask the master for the session's remote forward; the client waits. */
+int
+act_request(struct session *s)
+{
+	char	err[256];
+
+	if (s->act.lfd == -1 && act_listen(s) == -1) {
+		logit(LL_ERROR, "#%u cannot open a socket for the remote "
+		    "forward in %s: %s", s->id, rundir, strerror(errno));
+		snprintf(s->xl.err, sizeof(s->xl.err), "425 ftpfwd: cannot "
+		    "open a local socket: %s", strerror(errno));
+		return -1;
+	}
+	if (s->act.mux == NULL && (s->act.mux = mux_open(evbase, opt.ctl_path,
+	    act_rfwd_cb, s, err, sizeof(err))) == NULL) {
+		snprintf(s->xl.err, sizeof(s->xl.err), "425 ftpfwd: cannot "
+		    "reach the ssh master: %s", err);
+		return -1;
+	}
+	if (mux_open_rfwd_path(s->act.mux, s->fwd->act_bind, 0, s->act.path,
+	    &s->act.rid) == -1) {
+		snprintf(s->xl.err, sizeof(s->xl.err), "425 ftpfwd: cannot ask "
+		    "the master for a remote forward");
+		return -1;
+	}
+	s->act.state = ACT_OPENING;	/* client input waits: ctl_blocked */
+	logit(LL_DEBUG2, "#%u asked for a remote forward on %s to %s", s->id,
+	    s->fwd->act_bind, s->act.path);
+	return 0;
+}
+
+
+/* sshd refused the session's remote forward: say so, or go passive. */
+static void
+act_rfwd_refused(struct session *s, const char *why)
+{
+	logit(LL_ERROR, "#%u ssh refused the remote forward on %s: %s",
+	    s->id, s->fwd->act_bind, why);
+	s->act.state = ACT_NONE;
+	act_listen_close(s);
+	if (xl_waits_for_rfwd(s))
+		xl_rfwd_answer(s, why);
+	else if (opt.act_mode == AM_AUTO) {
+		master_rfwd_refuse(why);
+		xl_take_port(s);
+		ctl_resume(s);
+	} else {
+		client_reply(s, "425 ftpfwd: ssh refused the remote forward: "
+		    "%s", why);
+		ctl_resume(s);
+	}
+}
+
+/* The master's answers on the session's remote-forward link. */
+static void
+act_rfwd_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
+    void *arg)
+{
+	struct session	*s = arg;
+	char		 why[LOG_TEXT_MAX];
+
+	if (ev == MUX_EV_READY)
+		return;
+	if (ev == MUX_EV_CLOSED) {
+		logit(LL_ERROR, "#%u lost the ssh master: %s", s->id,
+		    escape(why, sizeof(why), r->reason, r->reason_len));
+		s->act.mux = NULL;
+		mux_free(mc);
+		session_close(s, "421 ftpfwd: ssh connection closed");
+		return;
+	}
+	if (s->act.state != ACT_OPENING || r->rid != s->act.rid) {
+		if (ev == MUX_EV_FAILURE)
+			logit(LL_DEBUG1, "#%u master: %s", s->id, escape(why,
+			    sizeof(why), r->reason, r->reason_len));
+		return;
+	}
+	if (ev != MUX_EV_REMOTE_PORT || r->value == 0 || r->value > 65535) {
+		escape(why, sizeof(why), r->reason, r->reason_len);
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "no reason given");
+		act_rfwd_refused(s, why);
+		return;
+	}
+	s->act.state = ACT_OPEN;
+	s->act.rport = (uint16_t)r->value;
+	logit(LL_DEBUG1, "#%u remote forward %s:%u -> %s", s->id,
+	    s->fwd->act_bind, s->act.rport, s->act.path);
+	if (xl_waits_for_rfwd(s)) {
+		xl_rfwd_answer(s, NULL);
+		return;
+	}
+	(void)act_send_port(s, s->act.cmd, 0);
+	ctl_resume(s);
+}
+
+/*
+ * PORT or EPRT from the client: check it, then point the server at the
+ * session's remote forward, or (ActiveMode=passive) answer it here and
+ * go passive toward the server when the transfer comes.  The first one
+ * asks the master for that forward, and reading the client stops until
+ * the master answers; later ones reuse it, so a session costs one mux
+ * request however many transfers it makes (the master's forward table
+ * never shrinks).
+ */
+void
+act_command(struct session *s, enum ftp_cmd cmd, const char *arg,
+    size_t len)
+{
+	struct sockaddr_storage	 ss;
+	const char		*verb = cmd == FTP_CMD_PORT ? "PORT" : "EPRT";
+	int			 r;
+
+	if (opt.act_mode == AM_OFF) {
+		client_reply(s, "502 ftpfwd: active mode is off here, use "
+		    "passive mode (PASV or EPSV)");
+		return;
+	}
+	if (s->ctl.epsv_all) {
+		client_reply(s, "503 ftpfwd: only EPSV after EPSV ALL");
+		return;
+	}
+	/* No forward on the ssh server for a client that has not logged in. */
+	if (!s->ctl.logged_in) {
+		client_reply(s, "530 ftpfwd: log in with USER and PASS first");
+		return;
+	}
+	r = cmd == FTP_CMD_PORT ? ftp_parse_port(arg, len, &ss) :
+	    ftp_parse_eprt(arg, len, &ss);
+	if (r == -2) {
+		client_reply(s, "522 Network protocol not supported, "
+		    "use (1,2)");
+		return;
+	}
+	if (r == -1) {
+		client_reply(s, "501 ftpfwd: malformed %s argument", verb);
+		return;
+	}
+	addr_unmap(&ss);
+	if (addr_is_any(&ss) && ss.ss_family == s->client_addr.ss_family) {
+		/* lftp on IPv6 sends EPRT |2|::|port|: "where I am". */
+		r = addr_port(&ss);
+		ss = s->client_addr;
+		addr_set_port(&ss, (uint16_t)r);
+	}
+	if (!addr_same_host(&ss, &s->client_addr)) {
+		client_reply(s, "504 ftpfwd: the data address must be your own "
+		    "(%s)", s->client_str);
+		logit(LL_ERROR, "#%u refused a data address other than the "
+		    "client's", s->id);
+		return;
+	}
+	if (addr_port(&ss) < 1024) {
+		client_reply(s, "504 ftpfwd: data port %u is below 1024",
+		    addr_port(&ss));
+		return;
+	}
+	data_setup_forget(s);
+	s->act.client = ss;
+	addr_host((struct sockaddr *)&ss, s->act.host, sizeof(s->act.host));
+	s->act.port = addr_port(&ss);
+	s->act.cmd = cmd;
+	if (xl_port_goes_passive()) {
+		xl_take_port(s);
+		return;
+	}
+	s->xfer.mode = DM_ACTIVE;
+	if (s->act.state == ACT_OPEN) {
+		(void)act_send_port(s, cmd, 0);
+		return;
+	}
+	if (act_request(s) == -1)
+		client_reply(s, "%s", s->xl.err);
+}
+
+static void
+act_cancel_cb(struct mux_conn *mc, enum mux_event ev,
+    const struct mux_reply *r, void *arg)
+{
+	uint32_t	*rid = arg;
+
+	if (ev == MUX_EV_CLOSED || (r != NULL && r->rid == *rid &&
+	    (ev == MUX_EV_OK || ev == MUX_EV_FAILURE))) {
+		free(rid);
+		mux_free(mc);
+	}
+}
+
+/*
+ * The session ends: our socket goes, and the remote forward is cancelled
+ * with the tuple that opened it; the link lives on alone until the master
+ * has the cancel, then frees itself.
+ */
+void
+act_close(struct session *s)
+{
+	uint32_t	*rid;
+
+	act_listen_close(s);
+	if (s->act.mux == NULL)
+		return;
+	if (s->act.state != ACT_NONE && (rid = malloc(sizeof(*rid))) != NULL) {
+		mux_set_cb(s->act.mux, act_cancel_cb, rid);
+		if (mux_close_rfwd_path(s->act.mux, s->fwd->act_bind, 0,
+		    s->act.path, rid) == 0) {
+			s->act.mux = NULL;
+			return;
+		}
+		free(rid);
+	}
+	mux_free(s->act.mux);
+	s->act.mux = NULL;
+}

@@ -1,0 +1,425 @@
+/*
+ * data.c: data connections, whatever their modes.  Each is told by its
+ * caller what it joins and whether TLS is on a side; here it is carried:
+ * handed to the master as a stdio forward, joined with splice(2), or
+ * relayed through TLS, and paired when both of its ends come to us.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "ftpfwd.h"
+#include "join.h"
+#include "ssh_mux.h"
+#include "tls.h"
+
+/* For the log: the client's mode, then the server's. */
+const char *const data_mode_names[] = {
+	[DM_NONE] = "-",
+	[DM_PASSIVE] = "passive",
+	[DM_ACTIVE] = "active",
+	[DM_ACT_PASV] = "active>passive",
+	[DM_PASV_ACT] = "passive>active",
+};
+
+static void	data_connect_cb(evutil_socket_t, short, void *);
+
+struct data_conn *
+data_conn_new(struct session *s, enum data_mode mode, int tls)
+{
+	struct data_conn	*d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	d->s = s;
+	d->mode = mode;
+	d->tls_client = (tls & DATA_TLS_CLIENT) != 0;
+	d->tls_server = (tls & DATA_TLS_SERVER) != 0;
+	d->cli_fd = d->srv_fd = -1;
+	TAILQ_INSERT_TAIL(&s->data, d, entry);
+	return d;
+}
+
+void
+data_conn_free(struct data_conn *d)
+{
+	TAILQ_REMOVE(&d->s->data, d, entry);
+	mux_free(d->mc);
+	if (d->conn_ev != NULL)
+		event_free(d->conn_ev);
+	join_free(d->join);
+	relay_free(d->relay);
+	if (d->cli_fd != -1)
+		close(d->cli_fd);
+	if (d->srv_fd != -1)
+		close(d->srv_fd);
+	free(d);
+}
+
+/*
+ * Nothing carries it yet: both descriptors are ours and wait for the
+ * transfer's 1xx, or one or both of a pair have still to come.
+ */
+int
+data_conn_waiting(const struct data_conn *d)
+{
+	return d->join == NULL && d->relay == NULL && d->conn_ev == NULL &&
+	    (d->pairing || (d->cli_fd != -1 && d->srv_fd != -1));
+}
+
+static void
+data_conn_done(struct data_conn *d, uint64_t bytes, const char *why)
+{
+	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u %s data connection "
+	    "done after %llu bytes%s%s", d->s->id, data_mode_names[d->mode],
+	    (unsigned long long)bytes, why != NULL ? ": " : "",
+	    why != NULL ? why : "");
+	data_conn_free(d);
+}
+
+static void
+data_join_cb(struct join *j, const char *why, void *arg)
+{
+	data_conn_done(arg, join_bytes(j), why);
+}
+
+static void
+data_relay_cb(struct relay *r, const char *why, void *arg)
+{
+	data_conn_done(arg, relay_bytes(r), why);
+}
+
+/* Must the data bytes pass through us?  Only when TLS is on a side. */
+static int
+data_needs_relay(const struct data_conn *d)
+{
+	return d->tls_client || d->tls_server;
+}
+
+/* A bufferevent on fd, TLS when ssl is set; takes fd and ssl. */
+static struct bufferevent *
+data_bev(int fd, SSL *ssl, enum bufferevent_ssl_state state)
+{
+	struct bufferevent	*bev;
+
+	if (ssl == NULL) {
+		if ((bev = bufferevent_socket_new(evbase, fd,
+		    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+			close(fd);
+		return bev;
+	}
+	if ((bev = bufferevent_openssl_socket_new(evbase, fd, ssl, state,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		SSL_free(ssl);
+		close(fd);
+	}
+	return bev;
+}
+
+/*
+ * Relay d's two descriptors: TLS toward the client when it asked for
+ * PROT P, TLS toward the server (resuming the control's session) with
+ * UpstreamTLS.  Takes both descriptors, even on failure.
+ */
+static struct relay *
+data_relay(struct data_conn *d)
+{
+	struct session		*s = d->s;
+	struct bufferevent	*bc = NULL, *bs = NULL;
+	struct relay		*r;
+	SSL_SESSION		*sess;
+	SSL			*cssl = NULL, *sssl = NULL;
+	int			 cli_fd = d->cli_fd, srv_fd = d->srv_fd;
+
+	d->cli_fd = d->srv_fd = -1;
+	if (d->tls_client && (cssl = tls_client_ssl(1)) == NULL)
+		goto fail;
+	if (d->tls_server) {
+		sess = SSL_get1_session(s->tls.up_ssl);
+		sssl = tls_upstream_ssl(ftps_server_name(s), sess);
+		SSL_SESSION_free(sess);
+		if (sssl == NULL)
+			goto fail;
+	}
+	evutil_make_socket_nonblocking(cli_fd);
+	evutil_make_socket_nonblocking(srv_fd);
+	bc = data_bev(cli_fd, cssl, BUFFEREVENT_SSL_ACCEPTING);
+	cli_fd = -1;
+	cssl = NULL;
+	if (bc == NULL)
+		goto fail;
+	bs = data_bev(srv_fd, sssl, BUFFEREVENT_SSL_CONNECTING);
+	srv_fd = -1;
+	sssl = NULL;
+	if (bs == NULL)
+		goto fail;
+	if ((r = relay_new(bc, bs, data_relay_cb, d)) == NULL)
+		goto fail;
+	return r;
+ fail:
+	SSL_free(cssl);
+	SSL_free(sssl);
+	if (bc != NULL)
+		bufferevent_free(bc);
+	if (bs != NULL)
+		bufferevent_free(bs);
+	if (cli_fd != -1)
+		close(cli_fd);
+	if (srv_fd != -1)
+		close(srv_fd);
+	return NULL;
+}
+
+/*
+ * Toward the server, TLS on a data connection starts once the transfer
+ * command has its 1xx reply, as RFC 4217 has it and as servers that
+ * secure the connection only for a transfer expect (pyftpdlib drops a
+ * handshake that comes earlier).  Until then the descriptors wait.
+ */
+static int
+data_relay_ready(const struct data_conn *d)
+{
+	return !d->tls_server || d->s->xfer.running;
+}
+
+/*
+ * Both ends are ours: relay them when TLS is on a side (now, or at the
+ * transfer's 1xx), else join them with splice.
+ */
+void
+data_conn_start(struct data_conn *d)
+{
+	struct session	*s = d->s;
+
+	if (d->cli_fd == -1 || d->srv_fd == -1)
+		return;			/* a pair still waits for an end */
+	if (data_needs_relay(d)) {
+		if (!data_relay_ready(d))
+			return;
+		d->relay = data_relay(d);
+	} else {
+		d->join = join_new(evbase, d->srv_fd, d->cli_fd, data_join_cb,
+		    d);
+		d->cli_fd = d->srv_fd = -1;	/* the join's, or closed */
+	}
+	if (d->relay == NULL && d->join == NULL) {
+		logit(LL_ERROR, "#%u cannot carry the %s data connection: %s",
+		    s->id, data_mode_names[d->mode], strerror(errno));
+		data_conn_free(d);
+		return;
+	}
+	logit(LL_DEBUG1, "#%u %s data connection to %s %s", s->id,
+	    data_mode_names[d->mode], d->target, d->relay != NULL ?
+	    "relayed" : "joined");
+}
+
+/*
+ * Call fn on each connection waiting for its 1xx: data_conn_start at
+ * the 1xx, data_conn_free once the transfer is over or never began
+ * (such a connection will carry nothing).  fn may free the entry.
+ */
+void
+data_conns_each_waiting(struct session *s, void (*fn)(struct data_conn *))
+{
+	struct data_conn	*d, *dn;
+
+	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
+		dn = TAILQ_NEXT(d, entry);
+		if (data_conn_waiting(d))
+			fn(d);
+	}
+}
+
+void
+data_conns_free(struct session *s)
+{
+	struct data_conn	*d;
+
+	while ((d = TAILQ_FIRST(&s->data)) != NULL)
+		data_conn_free(d);
+}
+
+static void
+data_mux_cb(struct mux_conn *mc, enum mux_event ev,
+    const struct mux_reply *r, void *arg)
+{
+	struct data_conn	*d = arg;
+	char			 why[LOG_TEXT_MAX];
+
+	(void)mc;
+	switch (ev) {
+	case MUX_EV_SESSION_OPENED:
+		logit(LL_DEBUG1, "#%u data connection to %s is up",
+		    d->s->id, d->target);
+		break;
+	case MUX_EV_FAILURE:
+		logit(LL_ERROR, "#%u ssh refused the data connection to %s: %s",
+		    d->s->id, d->target, escape(why, sizeof(why), r->reason,
+		    r->reason_len));
+		data_conn_free(d);
+		break;
+	case MUX_EV_CLOSED:
+		/*
+		 * The master closes the link when the channel is done.  A
+		 * relay may still have bytes to pass on: it ends on its own.
+		 * One that never started has nothing to carry.
+		 */
+		if (d->relay != NULL) {
+			mux_free(d->mc);
+			d->mc = NULL;
+		} else
+			data_conn_free(d);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Hand fd, the socket toward the client, to the master with a stdio
+ * forward to the server's passive port host:port.  Takes fd.
+ */
+int
+data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
+{
+	char		 err[ERR_MAX];
+	uint32_t	 rid;
+	int		 mfd = fd, sp[2];
+
+	snprintf(d->target, sizeof(d->target), "%s:%u", host, port);
+	if (data_needs_relay(d)) {
+		/* TLS: the master gets a socketpair's end, we the bytes. */
+		d->cli_fd = fd;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    sp) == -1) {
+			logit(LL_ERROR, "#%u socketpair: %s", d->s->id,
+			    strerror(errno));
+			return -1;
+		}
+		d->srv_fd = sp[0];
+		mfd = sp[1];
+	}
+	if ((d->mc = mux_open(evbase, opt.ctl_path, data_mux_cb, d, err,
+	    sizeof(err))) == NULL) {
+		close(mfd);
+		logit(LL_ERROR, "#%u cannot hand the data connection to the "
+		    "master at %s: %s", d->s->id, opt.ctl_path, err);
+		return -1;
+	}
+	/* mux_stdio_fwd() takes mfd, even when it fails. */
+	if (mux_stdio_fwd(d->mc, host, port, mfd, &rid) == -1) {
+		logit(LL_ERROR, "#%u cannot hand the data connection to the "
+		    "master at %s: request failed", d->s->id, opt.ctl_path);
+		return -1;
+	}
+	if (data_conn_waiting(d))
+		data_conn_start(d);
+	return 0;
+}
+
+/* The pair still missing the client's end (0) or the server's (1). */
+struct data_conn *
+data_conn_pairing(struct session *s, int server)
+{
+	struct data_conn	*d;
+
+	TAILQ_FOREACH(d, &s->data, entry)
+		if (d->pairing && (server ? d->srv_fd : d->cli_fd) == -1)
+			return d;
+	return NULL;
+}
+
+/*
+ * Give fd to the pair that waits for the client's end (0) or the
+ * server's (1), and start it once it has both.  Returns 0 if none waits
+ * (fd is then still the caller's), 1 once fd is the pair's.
+ */
+int
+data_conn_pair(struct session *s, int server, int fd)
+{
+	struct data_conn	*d;
+
+	if ((d = data_conn_pairing(s, server)) == NULL)
+		return 0;
+	/* splice(2) blocks on a blocking socket, whatever its flags. */
+	evutil_make_socket_nonblocking(fd);
+	if (server)
+		d->srv_fd = fd;
+	else
+		d->cli_fd = fd;
+	d->pairing = d->cli_fd == -1 || d->srv_fd == -1;
+	data_conn_start(d);
+	return 1;
+}
+
+/* Connect toward the client's data port (PORT/EPRT) to, for d. */
+int
+data_connect_client(struct data_conn *d, const struct sockaddr_storage *to,
+    const char *host, uint16_t port)
+{
+	snprintf(d->target, sizeof(d->target), "%s:%u", host, port);
+	if ((d->cli_fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1 ||
+	    (connect(d->cli_fd, (const struct sockaddr *)to,
+	    addr_len(to)) == -1 && errno != EINPROGRESS) ||
+	    (d->conn_ev = event_new(evbase, d->cli_fd, EV_WRITE,
+	    data_connect_cb, d)) == NULL ||
+	    event_add(d->conn_ev, NULL) == -1) {
+		logit(LL_ERROR, "#%u cannot connect to the client's data port "
+		    "%s: %s", d->s->id, d->target, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The connect to the client's data port finished: carry it or give up. */
+static void
+data_connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct data_conn	*d = arg;
+	socklen_t		 len = sizeof(int);
+	int			 err = 0;
+
+	(void)what;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	event_free(d->conn_ev);
+	d->conn_ev = NULL;
+	if (err != 0)
+		logit(LL_ERROR, "#%u cannot connect to the client's data port "
+		    "%s: %s", d->s->id, d->target, strerror(err));
+	else
+		sock_set_opts(d->cli_fd);
+	if (d->mode == DM_ACT_PASV) {
+		xl_connected(d, err);	/* a transfer command waits */
+		return;
+	}
+	if (err != 0)
+		data_conn_free(d);
+	else
+		data_conn_start(d);
+}
+
+/*
+ * A new PORT/EPRT or PASV/EPSV replaces the last one: what it set up and
+ * no transfer used goes.
+ */
+void
+data_setup_forget(struct session *s)
+{
+	pasv_close(s);
+	s->act.armed = 0;
+	data_conns_each_waiting(s, data_conn_free);
+	s->xl.to = XL_NONE;
+	s->xl.state = XL_IDLE;
+}

@@ -1,0 +1,451 @@
+/*
+ * ftpfwd.h: what the daemon's files share.  ftpparse.h, ssh_mux.h, join.h
+ * and tls.h stand alone (the tests and fuzzers link them without the
+ * daemon); this header is only for the files that make up ftpfwd itself,
+ * with their prototypes grouped per file below.
+ *
+ * Who owns what, on failure as on success (one rule, everywhere):
+ *  - A descriptor passed to a function is that function's from the call
+ *    on: if the function fails, it has closed it.  The caller forgets it
+ *    either way.
+ *  - An object passed by pointer (a session, a data connection) stays
+ *    the caller's: a function that fails leaves it alive for the caller
+ *    to free, unless its name says it frees (data_conn_free, ..._end).
+ *  - A session is freed only by session_end(), from the event loop.
+ */
+
+#ifndef FTPFWD_H
+#define FTPFWD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+
+#include "ftpparse.h"
+
+#ifndef FTPFWD_VERSION
+#define FTPFWD_VERSION		"unknown"
+#endif
+
+#define EXIT_USAGE		1
+#define EXIT_NO_MASTER		255
+
+#define DEFAULT_FORWARD		"127.0.0.1:2121:localhost:21"
+#define DEFAULT_MAX_SESSIONS	100
+#define DEFAULT_IDLE_TIMEOUT	3600
+#define MAX_LISTENERS		16	/* sockets per -L (all interfaces) */
+#define LISTEN_BACKLOG		128	/* FTP clients queued on a -L */
+#define PASV_BACKLOG		1	/* one client per passive port */
+#define ACT_BACKLOG		4	/* active data connections queued */
+#define CLAIM_BACKLOG		4	/* a successor asking "who serves?" */
+#define PENDING_MAX		64	/* commands awaiting a server reply */
+#define CTL_BUF_HIGH		(64 * 1024)	/* control input kept */
+#define DRAIN_TIMEOUT		10	/* seconds to flush a closing session */
+#define DRAIN_POLL_MS		10	/* look again at a TLS socket */
+#define ACCEPT_BACKOFF		1	/* seconds without accept on EMFILE */
+#define FD_RESERVE		8	/* descriptors a session may need */
+#define RUNDIR_PARENT_MAX	64	/* keep socket paths within sun_path */
+#define ACT_PATH_MAX		sizeof(((struct sockaddr_un *)0)->sun_path)
+#define MASTER_RETRY		1	/* seconds between master reconnects */
+#define MASTER_POLL_MS		200	/* no pidfd_open(2): kill(pid, 0) */
+#define HELLO_TIMEOUT_MS	10000
+#define EOF_JUDGE_MS		100	/* let a dying master finish dying */
+#define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
+#define LOG_LINE_MAX		2048	/* one whole log line */
+#define ERR_MAX			256	/* an error message from a callee */
+#define USER_LOG_MAX		64	/* a user name kept for the status */
+#define OPT_NAME_MAX		64	/* the longest -o keyword */
+#define SSH_G_LINE_MAX		4096	/* one line of ssh -G */
+#define SSH_ARGV_MAX		16	/* ssh and its arguments, for exec */
+#define ADDR_STR_MAX		(INET6_ADDRSTRLEN + 8)
+#define HOST_STR_MAX		(NI_MAXHOST + 8)
+
+#ifndef nitems
+#define nitems(a)		(sizeof(a) / sizeof((a)[0]))
+#endif
+
+struct bufferevent;
+struct evbuffer;
+struct event;
+struct event_base;
+struct evconnlistener;
+struct join;
+struct mux_conn;
+struct relay;
+
+enum loglevel {
+	LL_QUIET, LL_FATAL, LL_ERROR, LL_INFO, LL_VERBOSE,
+	LL_DEBUG1, LL_DEBUG2, LL_DEBUG3
+};
+
+/* ActiveMode and PassiveMode: what a client's PORT or PASV becomes. */
+enum act_mode { AM_AUTO, AM_FORWARD, AM_PASSIVE, AM_OFF };
+enum pasv_mode { PM_FORWARD, PM_ACTIVE };
+enum tls_mode { TLS_OFF, TLS_EXPLICIT, TLS_IMPLICIT };
+
+/* A data connection's mode: the client's, then the server's. */
+enum data_mode { DM_NONE, DM_PASSIVE, DM_ACTIVE, DM_ACT_PASV, DM_PASV_ACT };
+
+/* One -L or -W: where FTP sessions go, as reached from the ssh server. */
+struct forward {
+	char		*bind_host;		/* NULL: all interfaces */
+	uint16_t	 bind_port;
+	char		*host;
+	uint16_t	 port;
+	int		 fds[MAX_LISTENERS];
+	struct evconnlistener *lev[MAX_LISTENERS];
+	int		 nfds;
+	uint16_t	 bound_port;
+	char		*act_bind;	/* remote forwards listen there */
+	struct sockaddr_storage act_addr;	/* and so PORT/EPRT names it */
+	int		 claim_fd;		/* "mine, for this master" */
+	struct event	*claim_ev;
+};
+
+struct options {
+	int			 family;
+	int			 daemonize;
+	enum loglevel		 loglevel;
+	int			 loglevel_set;
+	char			*log_file;	/* -E */
+	char			*ctl_path;
+	char			*ssh_config;
+	char			*destination;
+	struct forward		 fwds[MAX_LISTENERS];
+	int			 nfwds;
+	struct forward		 stdio_fwd;
+	int			 stdio_mode;
+	char			*active_bind;
+	int			 act_mode;	/* enum act_mode */
+	int			 pasv_mode;	/* enum pasv_mode */
+	int			 pasv_trust;
+	u_int			 max_sessions;
+	u_int			 idle_timeout;
+	int			 exit_with_master;	/* -1: by -f */
+	int			 tcp_nodelay;
+	int			 start_master;
+	int			 facility;	/* syslog, once daemonized */
+	int			 up_tls;	/* enum tls_mode */
+	char			*up_cafile;
+	char			*up_name;
+	int			 up_verify;
+	int			 cl_tls;	/* enum tls_mode */
+	char			*cl_cert;
+	char			*cl_key;
+};
+
+/*
+ * A data connection, named by the client's mode and the server's.
+ * Toward the server in passive mode, the socket toward the client (the
+ * one it connected to our port, or the one we connected to its PORT) is
+ * handed to the master with a stdio forward whose mux link we hold;
+ * with TLS on a side the master gets a socketpair's end instead and the
+ * relay moves the bytes.  Toward the server in active mode, its
+ * connection arrives on our Unix socket and is joined with splice, or
+ * relayed, to the client: to its data port, or to the connection it
+ * made to our passive port (the two ends are then paired as they come).
+ * While cli_fd and srv_fd are both set it waits for a relay to start.
+ */
+struct data_conn {
+	TAILQ_ENTRY(data_conn)	 entry;
+	struct session		*s;
+	enum data_mode		 mode;
+	int			 tls_client;	/* PROT P toward the client */
+	int			 tls_server;	/* UpstreamTLS */
+	struct mux_conn		*mc;		/* the stdio forward */
+	struct event		*conn_ev;	/* connecting to the client */
+	int			 cli_fd, srv_fd;	/* ours until joined */
+	int			 pairing;	/* both ends will come to us */
+	struct join		*join;
+	struct relay		*relay;
+	char			 target[HOST_STR_MAX];
+};
+TAILQ_HEAD(data_conns, data_conn);
+
+/* A command sent to the server whose final reply is still due. */
+struct pending {
+	u_char		cmd;		/* the client's command class */
+	u_char		sent;		/* what went to the server */
+	u_char		ours;		/* ftpfwd's own: the reply is ours */
+};
+
+/* The control connection, both ways (ctl.c, session.c). */
+struct ctl {
+	struct bufferevent	*cin;		/* client, reading side */
+	struct bufferevent	*cout;		/* client, writing side */
+	struct bufferevent	*srv;		/* server, via the master */
+	struct mux_conn		*mux;		/* carries the control */
+	int			 srv_open;	/* master said it is up */
+	int			 srv_eof;	/* the server side has closed */
+	struct pending		 pending[PENDING_MAX];
+	u_int			 phead, pcount;
+	int			 wait_replies;	/* a line waits for them */
+	int			 cli_eof;	/* client sent all it will */
+	int			 cli_longline;	/* passing a long line on */
+	int			 cli_discard;	/* dropping a long line */
+	int			 srv_longline;
+	int			 r_code;	/* multi-line reply under way */
+	int			 r_feat;	/* filter AUTH from FEAT */
+	enum { HOLD_NONE, HOLD_REPLY, HOLD_OVERFLOW } r_hold; /* 227/229 */
+	struct evbuffer		*held;
+	int			 last_code;
+	int			 logged_in;	/* the server said 230 */
+	char			 user[USER_LOG_MAX];	/* escaped, SIGUSR1 */
+	int			 srv_feat;	/* FTP_FEAT_*, seen in FEAT */
+	int			 epsv_all;	/* the client sent EPSV ALL */
+};
+
+/* Passive toward the client: our listener for its data (passive.c). */
+struct pasv {
+	int			 fd;
+	struct event		*ev;
+	char			 host[NI_MAXHOST];	/* the server's port */
+	uint16_t		 port;
+};
+
+/*
+ * Active toward the server: one remote forward for the session's life,
+ * which leads to a Unix socket of ours; we join what arrives there to
+ * the client's data port (active.c).
+ */
+enum act_state { ACT_NONE, ACT_OPENING, ACT_OPEN };
+struct act {
+	enum act_state		 state;		/* of the remote forward */
+	struct mux_conn		*mux;		/* remote forward requests */
+	uint32_t		 rid;
+	uint16_t		 rport;		/* its port on the ssh server */
+	int			 lfd;
+	struct event		*ev;
+	char			 path[ACT_PATH_MAX];
+	int			 armed;		/* a PORT awaits a connection */
+	enum ftp_cmd		 cmd;		/* the client's PORT or EPRT */
+	struct sockaddr_storage	 client;	/* the client's data port */
+	char			 host[ADDR_STR_MAX];
+	uint16_t		 port;
+};
+
+/*
+ * The next transfer needs a data connection in the other mode toward
+ * the server, set up by ftpfwd between the client's transfer command
+ * and the moment it passes on (xlate.c).
+ */
+enum xlate { XL_NONE, XL_TO_PASSIVE, XL_TO_ACTIVE };
+enum xl_state {
+	XL_IDLE,	/* nothing asked yet */
+	XL_ASKED,	/* our PASV, or the remote forward, is due */
+	XL_CONNECTING,	/* to the client's data port */
+	XL_READY,	/* the transfer command may go */
+	XL_FAILED	/* answer it with err instead */
+};
+struct xl {
+	enum xlate		 to;
+	enum xl_state		 state;
+	char			 err[LOG_TEXT_MAX];
+};
+
+/* FTPS: toward the server (ours to set up), toward the client (ftps.c). */
+enum up_phase { UP_READY, UP_BANNER, UP_AUTH, UP_PBSZ, UP_PROT };
+struct ftps {
+	enum up_phase		 up_phase;
+	int			 up_code;	/* multi-line reply in set-up */
+	struct evbuffer		*banner;	/* held until TLS is up */
+	SSL			*up_ssl;	/* the control's, to resume */
+	int			 cl_on;		/* client's control is TLS */
+	int			 cl_shut;	/* close_notify sent */
+	char			 cl_prot;	/* its PROT: 'C' or 'P' */
+};
+
+/* The current data transfer, for the log and the idle timer. */
+struct xfer {
+	int			 running;
+	struct timespec		 start;
+	char			 verb[FTP_VERB_MAX + 1];
+	enum data_mode		 mode;
+	u_int			 count;
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	u_int			 id;
+	int			 dead;
+	int			 closing;
+	struct forward		*fwd;
+	time_t			 started;
+	struct sockaddr_storage	 client_addr;	/* peer of the control */
+	struct sockaddr_storage	 local_addr;	/* our end of the control */
+	char			 client_str[ADDR_STR_MAX];
+
+	struct ctl		 ctl;
+	struct pasv		 pasv;
+	struct act		 act;
+	struct xl		 xl;
+	struct ftps		 tls;
+	struct xfer		 xfer;
+	struct data_conns	 data;		/* both modes */
+
+	struct event		*idle_ev;
+	struct event		*drain_ev;
+	struct event		*drain_poll_ev;
+	struct event		*eof_ev;	/* who closed: decide later */
+};
+TAILQ_HEAD(sessions, session);
+
+/* ftpfwd.c */
+extern struct options	 opt;
+extern struct event_base *evbase;
+void		 shutdown_all(const char *);
+
+/* log.c */
+void		 log_init(void);
+void		 log_to_syslog(void);
+void		 logit(enum loglevel, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 fatal(const char *, ...)
+		    __attribute__((noreturn, format(printf, 1, 2)));
+void		 fatalx(const char *, ...)
+		    __attribute__((noreturn, format(printf, 1, 2)));
+void		 fatalx_status(int, const char *, ...)
+		    __attribute__((noreturn, format(printf, 2, 3)));
+const char	*escape(char *, size_t, const char *, size_t);
+char		*xstrdup(const char *);
+
+/* addr.c */
+int		 addr_host(const struct sockaddr *, char *, size_t);
+const char	*addr_str(const struct sockaddr_storage *, char *, size_t);
+void		 addr_unmap(struct sockaddr_storage *);
+int		 addr_is_any(const struct sockaddr_storage *);
+int		 addr_same_host(const struct sockaddr_storage *,
+		    const struct sockaddr_storage *);
+uint16_t	 addr_port(const struct sockaddr_storage *);
+void		 addr_set_port(struct sockaddr_storage *, uint16_t);
+socklen_t	 addr_len(const struct sockaddr_storage *);
+void		 sock_set_opts(int);
+void		 sock_listener_close(struct event **, int *);
+
+/* listener.c */
+void		 listeners_bind(void);
+void		 listeners_start(void);
+void		 listeners_enable(int);
+void		 listeners_free(void);
+void		 stdio_session_start(void);
+
+/* master.c */
+char		*master_lookup_path(void);
+void		 master_check(int);
+void		 master_watch_start(void);
+int		 master_known(void);
+int		 master_alive(void);
+int		 master_rfwd_refused(void);
+void		 master_rfwd_refuse(const char *);
+
+/* session.c */
+extern struct sessions	 sessions;
+extern u_int		 nsessions;
+extern int		 shutting_down;
+void		 session_start(struct forward *, int, int,
+		    const struct sockaddr_storage *,
+		    const struct sockaddr_storage *);
+void		 session_close(struct session *, const char *);
+void		 session_end(struct session *, const char *);
+void		 session_flush(struct session *);
+void		 session_status(void);
+void		 idle_reset(struct session *);
+double		 elapsed_since(const struct timespec *);
+void		 server_read_cb(struct bufferevent *, void *);
+void		 server_write_cb(struct bufferevent *, void *);
+void		 server_event_cb(struct bufferevent *, short, void *);
+void		 client_read_cb(struct bufferevent *, void *);
+void		 client_write_cb(struct bufferevent *, void *);
+void		 client_event_cb(struct bufferevent *, short, void *);
+
+/* ctl.c */
+int		 ctl_init(struct session *, int, int);
+void		 ctl_free(struct session *);
+void		 client_reply(struct session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 pending_push(struct session *, enum ftp_cmd, enum ftp_cmd,
+		    int);
+const char	*ctl_blocked(const struct session *);
+void		 ctl_resume(struct session *);
+void		 ctl_client_input(struct session *);
+void		 ctl_server_input(struct session *);
+void		 ctl_eof_done(struct session *);
+void		 reply_done(struct session *, int);
+int		 next_line(struct evbuffer *, char **, size_t *, size_t *,
+		    int *);
+
+/* ftps.c */
+int		 ftps_init(struct session *);
+void		 ftps_free(struct session *);
+const char	*ftps_server_name(const struct session *);
+int		 ftps_data_tls(const struct session *);
+int		 ftps_server_setup(struct session *, char *, size_t);
+void		 ftps_fail(struct session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+int		 ftps_client_start(struct session *);
+int		 ftps_upstream(struct session *);
+int		 ftps_auth(struct session *, const char *, size_t,
+		    struct evbuffer *, size_t);
+void		 ftps_prot(struct session *, enum ftp_cmd, const char *,
+		    size_t);
+
+/* data.c */
+extern const char *const data_mode_names[];
+#define DATA_TLS_CLIENT	0x01	/* TLS toward the client */
+#define DATA_TLS_SERVER	0x02	/* TLS toward the server */
+struct data_conn *data_conn_new(struct session *, enum data_mode, int);
+void		 data_conn_free(struct data_conn *);
+int		 data_conn_waiting(const struct data_conn *);
+void		 data_conn_start(struct data_conn *);
+void		 data_conns_each_waiting(struct session *,
+		    void (*)(struct data_conn *));
+void		 data_conns_free(struct session *);
+int		 data_to_master(struct data_conn *, int, const char *,
+		    uint16_t);
+struct data_conn *data_conn_pairing(struct session *, int);
+int		 data_conn_pair(struct session *, int, int);
+int		 data_connect_client(struct data_conn *,
+		    const struct sockaddr_storage *, const char *, uint16_t);
+void		 data_setup_forget(struct session *);
+
+/* passive.c */
+void		 pasv_close(struct session *);
+void		 pasv_accept(struct session *);
+int		 pasv_parse(struct session *, enum ftp_cmd);
+void		 pasv_reply(struct session *, const struct pending *);
+void		 pasv_send(struct session *, enum ftp_cmd, int);
+void		 pasv_command(struct session *, enum ftp_cmd, const char *,
+		    size_t);
+
+/* active.c */
+void		 rundir_remove(void);
+void		 act_accept(struct session *);
+void		 act_disarm(struct session *);
+void		 act_close(struct session *);
+int		 act_send_port(struct session *, enum ftp_cmd, int);
+int		 act_request(struct session *);
+void		 act_command(struct session *, enum ftp_cmd, const char *,
+		    size_t);
+
+/* xlate.c */
+int		 xl_busy(const struct session *);
+void		 xl_fail(struct session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 xl_ready(struct session *);
+int		 xl_port_goes_passive(void);
+void		 xl_take_port(struct session *);
+void		 xl_ours_reply(struct session *, const struct pending *, int);
+int		 xl_transfer(struct session *);
+int		 xl_waits_for_rfwd(const struct session *);
+void		 xl_rfwd_answer(struct session *, const char *);
+void		 xl_connected(struct data_conn *, int);
+
+#endif /* FTPFWD_H */
