@@ -4,7 +4,7 @@ VERSION =	0.1
 PROG =		ftpfwd
 SRCS =		ftpfwd.c log.c addr.c listener.c master.c session.c ctl.c \
 		ftps.c data.c passive.c active.c xlate.c \
-		ftpparse.c ssh_mux.c join.c tls.c
+		fifo.c ftpparse.c ssh_mux.c join.c tls.c
 OBJS =		$(SRCS:.c=.o)
 
 PREFIX ?=	/usr/local
@@ -53,11 +53,11 @@ $(PROG): $(OBJS)
 	    echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 FORCE:
 
-%.o: %.c ftpfwd.h ftpparse.h ssh_mux.h join.h tls.h .build-flags
+%.o: %.c ftpfwd.h fifo.h ftpparse.h ssh_mux.h join.h tls.h .build-flags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-t/test_ftpparse: t/test_ftpparse.c ftpparse.o ssh_mux.o .build-flags
-	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_ftpparse.c ftpparse.o ssh_mux.o \
+t/test_ftpparse: t/test_ftpparse.c ftpparse.o ssh_mux.o fifo.o .build-flags
+	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_ftpparse.c ftpparse.o ssh_mux.o fifo.o \
 	    $(LDFLAGS) $(DEPS_LIBS)
 
 t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c ftpparse.h ssh_mux.h

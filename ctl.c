@@ -134,6 +134,18 @@ ctl_init(struct session *s, int cin_fd, int cout_fd)
 	return 0;
 }
 
+/* The session ends: no more callbacks, from either side. */
+void
+ctl_stop(struct session *s)
+{
+	if (s->ctl.cin != NULL)
+		bufferevent_disable(s->ctl.cin, EV_READ | EV_WRITE);
+	if (s->ctl.cout != NULL)
+		bufferevent_disable(s->ctl.cout, EV_READ | EV_WRITE);
+	if (s->ctl.srv != NULL)
+		bufferevent_disable(s->ctl.srv, EV_READ | EV_WRITE);
+}
+
 void
 ctl_free(struct session *s)
 {
@@ -165,35 +177,18 @@ client_reply(struct session *s, const char *fmt, ...)
 
 /*
  * The client's cmd went to the server as sent, or as ftpfwd's own.
- * Callers keep pcount below PENDING_MAX: input waits while it is full.
+ * Never full here: client input waits while it is (ctl_client_line).
  */
 void
 pending_push(struct session *s, enum ftp_cmd cmd, enum ftp_cmd sent,
     int ours)
 {
-	struct pending	*p;
-
-	p = &s->ctl.pending[(s->ctl.phead + s->ctl.pcount) % PENDING_MAX];
-	p->cmd = (u_char)cmd;
-	p->sent = (u_char)sent;
-	p->ours = (u_char)ours;
-	s->ctl.pcount++;
-}
-
-/* The command the next reply answers; FTP_CMD_OTHER when none is due. */
-static struct pending
-pending_oldest(const struct session *s)
-{
-	static const struct pending	none;	/* FTP_CMD_OTHER, not ours */
-
-	return s->ctl.pcount == 0 ? none : s->ctl.pending[s->ctl.phead];
-}
-
-static void
-pending_pop(struct session *s)
-{
-	s->ctl.phead = (s->ctl.phead + 1) % PENDING_MAX;
-	s->ctl.pcount--;
+	if (fifo_push(&s->ctl.replies, cmd, sent, ours) == -1) {
+		/* A bug, then: end this session rather than mismatch. */
+		logit(LL_ERROR, "#%u more than %d replies due", s->id,
+		    FIFO_MAX);
+		session_close(s, "421 ftpfwd: too many commands in flight");
+	}
 }
 
 /* Why client input waits, or NULL when it may be read. */
@@ -245,11 +240,11 @@ reply_transfer_done(struct session *s, int code)
 void
 reply_done(struct session *s, int code)
 {
-	enum ftp_cmd	cmd = (enum ftp_cmd)pending_oldest(s).cmd;
+	enum ftp_cmd	cmd = (enum ftp_cmd)fifo_oldest(&s->ctl.replies).cmd;
 
 	s->ctl.last_code = code;
 	logit(LL_DEBUG2, "#%u server %d (%u replies due)", s->id, code,
-	    s->ctl.pcount);
+	    fifo_len(&s->ctl.replies));
 	if (code < 200) {
 		if (cmd == FTP_CMD_TRANSFER && !s->xfer.running) {
 			s->xfer.running = 1;
@@ -259,9 +254,9 @@ reply_done(struct session *s, int code)
 		}
 		return;
 	}
-	if (s->ctl.pcount == 0)
+	if (fifo_len(&s->ctl.replies) == 0)
 		return;		/* unsolicited, such as 421 */
-	pending_pop(s);
+	(void)fifo_pop(&s->ctl.replies);
 	/* pyftpdlib answers REIN with 230 too: only USER/PASS log in. */
 	if ((code == 230 || code == 232) &&
 	    (cmd == FTP_CMD_USER || cmd == FTP_CMD_PASS))
@@ -407,7 +402,7 @@ ctl_server_input(struct session *s)
 		}
 		if (next_line(in, &line, &linelen, &total, &partial) == -1)
 			break;
-		p = pending_oldest(s);
+		p = fifo_oldest(&s->ctl.replies);
 		drop = reply_line(s, &p, line, linelen, &ended);
 		/* Ours, toward the client, before the FEAT reply's end. */
 		if (ended && s->ctl.r_feat && opt.cl_tls == TLS_EXPLICIT &&
@@ -549,10 +544,10 @@ ctl_client_line(struct session *s, struct evbuffer *in, char *line,
 		argoff = linelen;
 	}
 	logit(LL_DEBUG2, "#%u client %s (%u replies due)", s->id, verb,
-	    s->ctl.pcount);
+	    fifo_len(&s->ctl.replies));
 	c = ctl_cmd_find(l.cmd);
-	if ((ctl_cmd_local(s, c) && s->ctl.pcount > 0) ||
-	    s->ctl.pcount == PENDING_MAX) {
+	if ((ctl_cmd_local(s, c) && fifo_len(&s->ctl.replies) > 0) ||
+	    fifo_full(&s->ctl.replies)) {
 		s->ctl.wait_replies = 1;
 		return -1;
 	}
@@ -617,6 +612,7 @@ ctl_client_input(struct session *s)
 void
 ctl_eof_done(struct session *s)
 {
-	if (s->ctl.cli_eof && ctl_blocked(s) == NULL && s->ctl.pcount == 0)
+	if (s->ctl.cli_eof && ctl_blocked(s) == NULL &&
+	    fifo_len(&s->ctl.replies) == 0)
 		session_close(s, NULL);
 }

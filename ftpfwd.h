@@ -29,6 +29,7 @@
 
 #include <openssl/ssl.h>
 
+#include "fifo.h"
 #include "ftpparse.h"
 
 #ifndef FTPFWD_VERSION
@@ -46,7 +47,6 @@
 #define PASV_BACKLOG		1	/* one client per passive port */
 #define ACT_BACKLOG		4	/* active data connections queued */
 #define CLAIM_BACKLOG		4	/* a successor asking "who serves?" */
-#define PENDING_MAX		64	/* commands awaiting a server reply */
 #define CTL_BUF_HIGH		(64 * 1024)	/* control input kept */
 #define DRAIN_TIMEOUT		10	/* seconds to flush a closing session */
 #define DRAIN_POLL_MS		10	/* look again at a TLS socket */
@@ -170,13 +170,6 @@ struct data_conn {
 };
 TAILQ_HEAD(data_conns, data_conn);
 
-/* A command sent to the server whose final reply is still due. */
-struct pending {
-	u_char		cmd;		/* the client's command class */
-	u_char		sent;		/* what went to the server */
-	u_char		ours;		/* ftpfwd's own: the reply is ours */
-};
-
 /* The control connection, both ways (ctl.c, session.c). */
 struct ctl {
 	struct bufferevent	*cin;		/* client, reading side */
@@ -185,8 +178,7 @@ struct ctl {
 	struct mux_conn		*mux;		/* carries the control */
 	int			 srv_open;	/* master said it is up */
 	int			 srv_eof;	/* the server side has closed */
-	struct pending		 pending[PENDING_MAX];
-	u_int			 phead, pcount;
+	struct pending_fifo	 replies;	/* commands whose replies are due */
 	int			 wait_replies;	/* a line waits for them */
 	int			 cli_eof;	/* client sent all it will */
 	int			 cli_longline;	/* passing a long line on */
@@ -368,6 +360,7 @@ void		 client_event_cb(struct bufferevent *, short, void *);
 
 /* ctl.c */
 int		 ctl_init(struct session *, int, int);
+void		 ctl_stop(struct session *);
 void		 ctl_free(struct session *);
 void		 client_reply(struct session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fifo.h"
 #include "ftpparse.h"
 #include "ssh_mux.h"
 
@@ -412,6 +413,55 @@ test_mux(void)
 	    "mux unknown type rejected", "0x8000007f");
 }
 
+/* The reply FIFO: order, bounds, and nothing kept when full. */
+static void
+test_fifo(void)
+{
+	struct pending_fifo	f;
+	struct pending		p;
+	int			i, r, order = 1;
+
+	memset(&f, 0, sizeof(f));
+	p = fifo_oldest(&f);
+	ok(fifo_len(&f) == 0 && p.cmd == 0 && !p.ours, "fifo: empty, "
+	    "the oldest is nothing", "");
+	ok(fifo_pop(&f) == -1, "fifo: pop of an empty one refused", "");
+	ok(fifo_push(&f, 3, 4, 1) == 0 && fifo_len(&f) == 1,
+	    "fifo: one pushed", "3 4 ours");
+	p = fifo_oldest(&f);
+	ok(p.cmd == 3 && p.sent == 4 && p.ours == 1, "fifo: the oldest is "
+	    "what was pushed", "3 4 ours");
+	ok(fifo_pop(&f) == 0 && fifo_len(&f) == 0, "fifo: popped", "");
+	/* Around the ring more than once: wrap-around keeps the order. */
+	for (i = 0; i < FIFO_MAX * 3; i++) {
+		if (fifo_push(&f, i % 200, i % 200, 0) == -1)
+			order = 0;
+		if (i % 3 == 2) {
+			p = fifo_oldest(&f);
+			order &= p.cmd == (i - 2) % 200;
+			(void)fifo_pop(&f);
+			p = fifo_oldest(&f);
+			order &= p.cmd == (i - 1) % 200;
+			(void)fifo_pop(&f);
+			(void)fifo_pop(&f);
+		}
+	}
+	ok(order && fifo_len(&f) == 0, "fifo: oldest first across wraps",
+	    "");
+	for (i = 0; i < FIFO_MAX; i++)
+		(void)fifo_push(&f, i, i, 0);
+	ok(fifo_full(&f) && fifo_len(&f) == FIFO_MAX, "fifo: full at "
+	    "FIFO_MAX", "");
+	r = fifo_push(&f, 9, 9, 0);
+	p = fifo_oldest(&f);
+	ok(r == -1 && fifo_len(&f) == FIFO_MAX && p.cmd == 0,
+	    "fifo: a push when full is refused and changes nothing", "");
+	memset(&f, 0, sizeof(f));
+	ok(fifo_push(&f, 256, 1, 0) == -1 && fifo_push(&f, 1, -1, 0) == -1 &&
+	    fifo_len(&f) == 0, "fifo: classes out of range are refused",
+	    "256, -1");
+}
+
 int
 main(void)
 {
@@ -423,6 +473,7 @@ main(void)
 	test_tls_args();
 	test_epsv();
 	test_mux();
+	test_fifo();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
