@@ -215,7 +215,7 @@ act_send_port(struct session *s, enum ftp_cmd cmd, int ours)
 int
 act_request(struct session *s)
 {
-	char	err[256];
+	char	err[ERR_MAX];
 
 	if (s->act.lfd == -1 && act_listen(s) == -1) {
 		logit(LL_ERROR, "#%u cannot open a socket for the remote "

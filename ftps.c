@@ -112,7 +112,7 @@ upstream_send(struct session *s, const char *line, enum up_phase next)
 static int
 upstream_step(struct session *s, int code, const char *text, int *greeting)
 {
-	char	d[128];
+	char	desc[LOG_TEXT_MAX];
 
 	switch (s->tls.up_phase) {
 	case UP_BANNER:
@@ -155,8 +155,9 @@ upstream_step(struct session *s, int code, const char *text, int *greeting)
 		}
 		s->tls.up_phase = UP_READY;
 		logit(LL_VERBOSE, "#%u TLS to the FTP server: %s%s", s->id,
-		    tls_describe(s->tls.up_ssl, d, sizeof(d)), opt.up_verify ?
-		    "" : ", certificate NOT verified (UpstreamVerify=no)");
+		    tls_describe(s->tls.up_ssl, desc, sizeof(desc)),
+		    opt.up_verify ? "" : ", certificate NOT verified "
+		    "(UpstreamVerify=no)");
 		return 0;
 	case UP_READY:
 		break;

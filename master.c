@@ -113,7 +113,7 @@ nodelay_session(void)
 static void
 master_gone(const char *why)
 {
-	char	reply[256];
+	char	reply[ERR_MAX];
 
 	logit(LL_INFO, "ssh master at %s went away: %s", opt.ctl_path, why);
 	if (opt.exit_with_master) {

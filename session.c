@@ -321,11 +321,24 @@ session_close(struct session *s, const char *reply)
 	session_flush(s);
 }
 
+/* The session's own timers, for session_end and session_free. */
 static void
+session_timers(struct session *s, int (*fn)(struct event *))
+{
+	struct event	*evs[] = { s->idle_ev, s->drain_ev, s->drain_poll_ev,
+			    s->eof_ev };
+	size_t		 i;
+
+	for (i = 0; i < nitems(evs); i++)
+		if (evs[i] != NULL)
+			(void)fn(evs[i]);
+}
+
+static int
 event_release(struct event *ev)
 {
-	if (ev != NULL)
-		event_free(ev);
+	event_free(ev);
+	return 0;
 }
 
 static void
@@ -337,10 +350,7 @@ session_free(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	ctl_free(s);
 	ftps_free(s);
-	event_release(s->idle_ev);
-	event_release(s->drain_ev);
-	event_release(s->drain_poll_ev);
-	event_release(s->eof_ev);
+	session_timers(s, event_release);
 	free(s);
 	if (opt.stdio_mode || (shutting_down && TAILQ_EMPTY(&sessions)))
 		event_base_loopexit(evbase, NULL);
@@ -363,20 +373,8 @@ session_end(struct session *s, const char *why)
 	TAILQ_REMOVE(&sessions, s, entry);
 	nsessions--;
 
-	if (s->ctl.cin != NULL)
-		bufferevent_disable(s->ctl.cin, EV_READ | EV_WRITE);
-	if (s->ctl.cout != NULL)
-		bufferevent_disable(s->ctl.cout, EV_READ | EV_WRITE);
-	if (s->ctl.srv != NULL)
-		bufferevent_disable(s->ctl.srv, EV_READ | EV_WRITE);
-	if (s->idle_ev != NULL)
-		event_del(s->idle_ev);
-	if (s->drain_ev != NULL)
-		event_del(s->drain_ev);
-	if (s->drain_poll_ev != NULL)
-		event_del(s->drain_poll_ev);
-	if (s->eof_ev != NULL)
-		event_del(s->eof_ev);
+	ctl_stop(s);
+	session_timers(s, event_del);
 	pasv_close(s);
 	data_conns_free(s);
 	mux_free(s->ctl.mux);
