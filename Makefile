@@ -60,6 +60,14 @@ t/test_ftpparse: t/test_ftpparse.c ftpparse.o ssh_mux.o fifo.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_ftpparse.c ftpparse.o ssh_mux.o fifo.o \
 	    $(LDFLAGS) $(DEPS_LIBS)
 
+# Who owns a local client's socket (sock_diag, /proc/net/tcp): the codec
+# and its I/O, tested against this machine's kernel.
+sockdiag.o peeruid.o: sockdiag.h peeruid.h
+
+t/test_sockdiag: t/test_sockdiag.c sockdiag.o peeruid.o .build-flags
+	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_sockdiag.c sockdiag.o peeruid.o \
+	    $(LDFLAGS)
+
 t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c ftpparse.h ssh_mux.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_TARGET_$* -I. -o $@ t/fuzz.c \
 	    ftpparse.c ssh_mux.c $(DEPS_LIBS)
@@ -84,7 +92,7 @@ bench: deps $(PROG)
 deps:
 	@sh t/deps.sh
 
-check: deps $(PROG) t/test_ftpparse $(FUZZ_BINS)
+check: deps $(PROG) t/test_ftpparse t/test_sockdiag $(FUZZ_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FTPFWD_SANITIZED=$(SANITIZE) \
 	    prove -e /usr/bin/python3 t/*.t
 
@@ -110,4 +118,5 @@ uninstall:
 
 clean:
 	rm -f $(PROG) $(OBJS) t/test_ftpparse $(FUZZ_BINS) .build-flags \
+	    sockdiag.o peeruid.o t/test_sockdiag \
 	    $(PROG)-*.tar.gz
