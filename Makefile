@@ -29,9 +29,10 @@ CFLAGS +=	-fsanitize=address,undefined -fno-sanitize-recover=all \
 LDFLAGS +=	-fsanitize=address,undefined
 endif
 
-# libFuzzer harnesses (t/fuzz.c), one per parser entry point and one for
-# the mux reply decoder, with ASan and UBSan.
-FUZZ_TARGETS =	cmd port eprt 227 229 reply mux
+# libFuzzer harnesses (t/fuzz.c), one per parser entry point, one for the
+# mux reply decoder and one each for the sockdiag decoders, with ASan
+# and UBSan.
+FUZZ_TARGETS =	cmd port eprt 227 229 reply mux sockdiag procnet
 FUZZ_BINS =	$(FUZZ_TARGETS:%=t/fuzz-%)
 FUZZ_SECONDS ?=	30
 FUZZ_CC ?=	clang
@@ -68,9 +69,10 @@ t/test_sockdiag: t/test_sockdiag.c sockdiag.o peeruid.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_sockdiag.c sockdiag.o peeruid.o \
 	    $(LDFLAGS)
 
-t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c ftpparse.h ssh_mux.h
+t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c sockdiag.c ftpparse.h ssh_mux.h \
+    sockdiag.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_TARGET_$* -I. -o $@ t/fuzz.c \
-	    ftpparse.c ssh_mux.c $(DEPS_LIBS)
+	    ftpparse.c ssh_mux.c sockdiag.c $(DEPS_LIBS)
 
 fuzzers: $(FUZZ_BINS)
 

@@ -9,7 +9,8 @@ import sys
 import tempfile
 
 here = os.path.dirname(os.path.abspath(__file__))
-targets = ["cmd", "port", "eprt", "227", "229", "reply", "mux"]
+targets = ["cmd", "port", "eprt", "227", "229", "reply", "mux",
+           "sockdiag", "procnet"]
 seconds = int(os.environ.get("FUZZ_SECONDS", "30"))
 work = tempfile.mkdtemp(prefix="ftpfwd-fuzz.")
 

@@ -1,6 +1,6 @@
 /*
- * libFuzzer harnesses for every ftpparse entry point and the mux reply
- * decoder.  One file, one target per build: -DFUZZ_TARGET_<name>.  Built
+ * libFuzzer harnesses for every ftpparse entry point, the mux reply
+ * decoder and the sockdiag decoders.  One file, one target per build: -DFUZZ_TARGET_<name>.  Built
  * with AddressSanitizer, so a read one byte past the length is a crash.
  */
 
@@ -8,13 +8,16 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ftpparse.h"
 #include "ssh_mux.h"
+#include "sockdiag.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -52,6 +55,69 @@ roundtrip(const struct sockaddr_storage *ss, int eprt)
 	    !same_addr(ss, &again))
 		abort();
 }
+
+#if defined(FUZZ_TARGET_sockdiag) || defined(FUZZ_TARGET_procnet)
+/*
+ * The sockets the input is read as answering about, as the seeds do:
+ * peer port 47022 to our 47021 over IPv4, IPv6, and IPv4 once more as
+ * IPv4-mapped, which must read exactly as IPv4.
+ */
+#define SD_V4		0
+#define SD_V6		1
+#define SD_MAPPED	2
+#define SD_TUPLES	3
+#define SD_SEQ		42
+#define SD_UNTOUCHED	0xdeadbeefU
+
+static struct sockaddr_storage	sd_src[SD_TUPLES], sd_dst[SD_TUPLES];
+
+static void
+sd_addr(struct sockaddr_storage *ss, const char *addr, uint16_t port)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+	} else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+	} else
+		abort();
+}
+
+static void
+sd_init(void)
+{
+	static int	done;
+
+	if (done++)
+		return;
+	sd_addr(&sd_src[SD_V4], "127.0.0.1", 47022);
+	sd_addr(&sd_dst[SD_V4], "127.0.0.1", 47021);
+	sd_addr(&sd_src[SD_V6], "::1", 47022);
+	sd_addr(&sd_dst[SD_V6], "::1", 47021);
+	sd_addr(&sd_src[SD_MAPPED], "::ffff:127.0.0.1", 47022);
+	sd_addr(&sd_dst[SD_MAPPED], "::ffff:127.0.0.1", 47021);
+}
+
+/* A result's outputs: written when it says so, and only then. */
+static void
+sd_check(int r, uint32_t uid, int error)
+{
+	if (r != -1 && r != SOCKDIAG_FOUND && r != SOCKDIAG_NOSOCK &&
+	    r != SOCKDIAG_UNOWNED && r != SOCKDIAG_PENDING &&
+	    r != SOCKDIAG_ERRNO)
+		abort();
+	if (r != SOCKDIAG_FOUND && uid != SD_UNTOUCHED)
+		abort();
+	if (r == SOCKDIAG_ERRNO ? error < 1 || error > 4095 ||
+	    error == ENOENT : error != -1)
+		abort();
+}
+#endif
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -106,6 +172,39 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    level != 'S' && level != 'E' && level != 'P')
 		abort();
 	if (ftp_escape(esc, sizeof(esc), p, size) >= sizeof(esc))
+		abort();
+	(void)ss;
+#elif defined(FUZZ_TARGET_sockdiag)
+	uint32_t	uid[SD_TUPLES];
+	int		r[SD_TUPLES], error[SD_TUPLES], i;
+
+	sd_init();
+	for (i = 0; i < SD_TUPLES; i++) {
+		uid[i] = SD_UNTOUCHED;
+		error[i] = -1;
+		r[i] = sockdiag_parse(data, size, &sd_src[i], &sd_dst[i],
+		    SD_SEQ, &uid[i], &error[i]);
+		sd_check(r[i], uid[i], error[i]);
+	}
+	if (r[SD_MAPPED] != r[SD_V4] || uid[SD_MAPPED] != uid[SD_V4] ||
+	    error[SD_MAPPED] != error[SD_V4])
+		abort();
+	(void)p;
+	(void)ss;
+#elif defined(FUZZ_TARGET_procnet)
+	uint32_t	uid[SD_TUPLES];
+	int		r[SD_TUPLES], i;
+
+	sd_init();
+	for (i = 0; i < SD_TUPLES; i++) {
+		uid[i] = SD_UNTOUCHED;
+		r[i] = procnet_parse_line(p, size, &sd_src[i], &sd_dst[i],
+		    &uid[i]);
+		if (r[i] == SOCKDIAG_PENDING || r[i] == SOCKDIAG_ERRNO)
+			abort();
+		sd_check(r[i], uid[i], -1);
+	}
+	if (r[SD_MAPPED] != r[SD_V4] || uid[SD_MAPPED] != uid[SD_V4])
 		abort();
 	(void)ss;
 #elif defined(FUZZ_TARGET_mux)
