@@ -1,6 +1,7 @@
 #!/bin/sh
-# Install the Debian packages that building, testing and the demo need.
-# A no-op when all are there; needs root otherwise.
+# Install the Debian packages that building, testing and the demo need;
+# with the argument "deb", only those that make deb needs.  A no-op
+# when all are there; needs root otherwise.
 
 build="gcc make pkg-config libevent-dev libssl-dev clang libclang-rt-14-dev \
 mandoc"
@@ -12,6 +13,10 @@ libsodium23"
 # pure-ftpd is only unpacked, into t/pure-ftpd (libsodium23 is its one
 # library a minimal system may lack).
 server="vsftpd"
+# make deb: debian/control's Build-Depends and Debian's tools to build
+# and check a package; t/47-package.t runs make deb, and man -w.
+deb="gcc make pkg-config libevent-dev libssl-dev debhelper dpkg-dev lintian"
+deb_test="man-db"
 here=$(cd "$(dirname "$0")" && pwd)
 pure="$here/pure-ftpd"
 
@@ -22,10 +27,16 @@ missing() {
 	done
 }
 
-need=$(missing $build $lab)
-need_server=$(missing $server)
+need_server=
 need_pure=
-[ -x "$pure/usr/sbin/pure-ftpd" ] || need_pure=" pure-ftpd (unpacked)"
+if [ "$1" = deb ]; then
+	# sh t/deps.sh deb: only what make deb needs, no lab.
+	need=$(missing $deb)
+else
+	need=$(missing $build $lab $deb $deb_test)
+	need_server=$(missing $server)
+	[ -x "$pure/usr/sbin/pure-ftpd" ] || need_pure=" pure-ftpd (unpacked)"
+fi
 [ -z "$need$need_server$need_pure" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
