@@ -1,6 +1,10 @@
 # ftpfwd: FTP forwarding through a running OpenSSH ControlMaster.
 
 VERSION =	0.1
+# The release's date, set with VERSION: the man page's .Dd (written in
+# at install, the tree's page says $Mdocdate$) and the package's
+# debian/changelog (written by make deb) both come from here.
+DATE =		2026-11-25
 PROG =		ftpfwd
 SRCS =		ftpfwd.c log.c addr.c listener.c master.c session.c ctl.c \
 		ftps.c data.c passive.c active.c xlate.c \
@@ -10,6 +14,7 @@ OBJS =		$(SRCS:.c=.o)
 PREFIX ?=	/usr/local
 BINDIR ?=	$(PREFIX)/bin
 MANDIR ?=	$(PREFIX)/share/man
+MANDATE =	$(shell LC_ALL=C date -u -d $(DATE) '+%B %-d, %Y')
 
 CC ?=		cc
 PKG_CONFIG ?=	pkg-config
@@ -107,7 +112,9 @@ lint:
 install: $(PROG)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(PROG) $(DESTDIR)$(BINDIR)/$(PROG)
-	install -m 644 man/ftpfwd.1 $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
+	sed 's/^\.Dd .*/.Dd $(MANDATE)/' man/ftpfwd.1 \
+	    > $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
+	chmod 644 $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
 
 # A tarball of what git tracks, which builds and tests on its own.
 DIST =		$(PROG)-$(VERSION)
