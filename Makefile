@@ -14,6 +14,10 @@ OBJS =		$(SRCS:.c=.o)
 PREFIX ?=	/usr/local
 BINDIR ?=	$(PREFIX)/bin
 MANDIR ?=	$(PREFIX)/share/man
+# systemd user units, where this system has systemd: $(PREFIX)/lib/systemd/user
+# is on a user manager's search path for /usr and /usr/local alike.
+HAVE_SYSTEMD !=	test -d /usr/lib/systemd/user && echo yes || true
+USERUNITDIR ?=	$(if $(HAVE_SYSTEMD),$(PREFIX)/lib/systemd/user)
 MANDATE =	$(shell LC_ALL=C date -u -d $(DATE) '+%B %-d, %Y')
 
 CC ?=		cc
@@ -109,12 +113,25 @@ demo: deps $(PROG)
 lint:
 	mandoc -T lint -W warning man/ftpfwd.1
 
-install: $(PROG)
+install: $(PROG) $(if $(USERUNITDIR),install-units)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(PROG) $(DESTDIR)$(BINDIR)/$(PROG)
 	sed 's/^\.Dd .*/.Dd $(MANDATE)/' man/ftpfwd.1 \
 	    > $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
 	chmod 644 $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
+
+# The service's ExecStart names the ftpfwd installed here.
+.PHONY: install-units uninstall-units
+install-units:
+	install -d $(DESTDIR)$(USERUNITDIR)
+	sed 's,@BINDIR@,$(BINDIR),' systemd/ftpfwd@.service.in \
+	    > $(DESTDIR)$(USERUNITDIR)/ftpfwd@.service
+	chmod 644 $(DESTDIR)$(USERUNITDIR)/ftpfwd@.service
+	install -m 644 systemd/ftpfwd@.socket $(DESTDIR)$(USERUNITDIR)/
+
+uninstall-units:
+	rm -f $(DESTDIR)$(USERUNITDIR)/ftpfwd@.service \
+	    $(DESTDIR)$(USERUNITDIR)/ftpfwd@.socket
 
 # A tarball of what git tracks, which builds and tests on its own.
 DIST =		$(PROG)-$(VERSION)
@@ -122,7 +139,7 @@ dist:
 	git archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD
 	@echo $(DIST).tar.gz
 
-uninstall:
+uninstall: $(if $(USERUNITDIR),uninstall-units)
 	rm -f $(DESTDIR)$(BINDIR)/$(PROG) $(DESTDIR)$(MANDIR)/man1/ftpfwd.1
 
 clean:

@@ -221,8 +221,14 @@ r = subprocess.run(["make", "-s", "-C", L.TOP, "install", "DESTDIR=" + dest,
                     "PREFIX=/usr"], capture_output=True, text=True)
 files = sorted(os.path.relpath(os.path.join(d, f), dest)
                for d, _, fs in os.walk(dest) for f in fs)
-t.is_(files, ["usr/bin/ftpfwd", "usr/share/man/man1/ftpfwd.1"],
-      "make install DESTDIR=... PREFIX=/usr puts exactly the two files")
+# The systemd user units too, where this system has systemd.
+units = (["usr/lib/systemd/user/ftpfwd@.service",
+          "usr/lib/systemd/user/ftpfwd@.socket"]
+         if os.path.isdir("/usr/lib/systemd/user") else [])
+t.is_(files, sorted(["usr/bin/ftpfwd", "usr/share/man/man1/ftpfwd.1"] +
+                    units), "make install DESTDIR=... PREFIX=/usr puts "
+      "exactly the binary, the man page%s" % (" and the user units" if
+                                             units else ""))
 subprocess.run(["make", "-s", "-C", L.TOP, "uninstall", "DESTDIR=" + dest,
                 "PREFIX=/usr"], capture_output=True)
 t.ok(not any(fs for _, _, fs in os.walk(dest)), "make uninstall takes them")
