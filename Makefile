@@ -133,6 +133,16 @@ uninstall-units:
 	rm -f $(DESTDIR)$(USERUNITDIR)/ftpfwd@.service \
 	    $(DESTDIR)$(USERUNITDIR)/ftpfwd@.socket
 
+# A Debian package, ftpfwd_$(VERSION)_ARCH.deb in DEBDIR, built by
+# dpkg-buildpackage from debian/ in a copy of the tree, with its
+# debian/changelog written from VERSION and DATE (debian/mkdeb.sh says
+# why a copy).  Installs the Debian packages it lacks, as make check does.
+DEBDIR ?=	.
+.PHONY: deb
+deb:
+	@sh t/deps.sh deb
+	sh debian/mkdeb.sh $(VERSION) $(DATE) $(DEBDIR)
+
 # A tarball of what git tracks, which builds and tests on its own.
 DIST =		$(PROG)-$(VERSION)
 dist:
