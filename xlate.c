@@ -81,11 +81,16 @@ xl_ours_reply(struct session *s, const struct pending *p, int code)
 	if (code < 200 || s->dead)
 		goto done;
 	if (p->sent == FTP_CMD_PORT || p->sent == FTP_CMD_EPRT) {
-		/* The transfer went with it: its own reply will say. */
-		if (code >= 300)
-			logit(LL_ERROR, "#%u the server refused our %s: %s",
-			    s->id, p->sent == FTP_CMD_PORT ? "PORT" : "EPRT",
-			    why);
+		if (s->xl.to != XL_TO_ACTIVE || s->xl.state != XL_ASKED)
+			goto done;
+		if (code < 300) {
+			xl_ready(s);
+			goto done;
+		}
+		logit(LL_ERROR, "#%u the server refused our %s: %s", s->id,
+		    p->sent == FTP_CMD_PORT ? "PORT" : "EPRT", why);
+		xl_fail(s, "425 ftpfwd: the FTP server refused active mode "
+		    "(%d)", code);
 		goto done;
 	}
 	if (s->xl.to != XL_TO_PASSIVE || s->xl.state != XL_ASKED)
@@ -134,12 +139,17 @@ xl_transfer(struct session *s)
 			return 1;
 		}
 		if (s->act.state == ACT_OPEN) {
-			/* PORT and the transfer go together: no wait. */
+			/*
+			 * Our PORT, and the transfer once it has its 200:
+			 * sent together, pyftpdlib may answer the transfer's
+			 * 150 before the PORT's 200.
+			 */
 			if (act_send_port(s, FTP_CMD_OTHER, 1) == -1) {
 				s->xl.to = XL_NONE;
 				return -1;
 			}
-			break;
+			s->xl.state = XL_ASKED;
+			return 1;
 		}
 		s->xl.state = XL_ASKED;
 		if (act_request(s) == 0)
@@ -171,7 +181,8 @@ xl_waits_for_rfwd(const struct session *s)
 
 /*
  * The master answered the remote forward a waiting transfer asked for:
- * refused (why says so), or open, and our PORT goes with the transfer.
+ * refused (why says so), or open, and our PORT goes; the transfer
+ * follows its 200 (xl_ours_reply).
  */
 void
 xl_rfwd_answer(struct session *s, const char *why)
@@ -181,8 +192,6 @@ xl_rfwd_answer(struct session *s, const char *why)
 		    why);
 	else if (act_send_port(s, FTP_CMD_OTHER, 1) == -1)
 		xl_fail(s, "425 ftpfwd: cannot format the data address");
-	else
-		xl_ready(s);
 }
 
 /*
