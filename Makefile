@@ -6,9 +6,9 @@ VERSION =	0.1
 # debian/changelog (written by make deb) both come from here.
 DATE =		2026-11-25
 PROG =		ftpfwd
-SRCS =		ftpfwd.c log.c addr.c listener.c master.c session.c ctl.c \
-		ftps.c data.c passive.c active.c xlate.c \
-		fifo.c ftpparse.c ssh_mux.c join.c tls.c
+SRCS =		ftpfwd.c log.c access.c addr.c listener.c master.c session.c ctl.c \
+		ftps.c data.c passive.c active.c xlate.c rundir.c \
+		fifo.c ftpparse.c ssh_mux.c join.c tls.c sockdiag.c peeruid.c
 OBJS =		$(SRCS:.c=.o)
 
 PREFIX ?=	/usr/local

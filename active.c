@@ -25,63 +25,17 @@
 #include "ftpfwd.h"
 #include "ssh_mux.h"
 
-static char	rundir[PATH_MAX];	/* our Unix sockets */
-
 static void	act_accept_cb(evutil_socket_t, short, void *);
 static void	act_rfwd_cb(struct mux_conn *, enum mux_event,
 		    const struct mux_reply *, void *);
 
 /*
- * A private directory for the Unix sockets the remote forwards lead to:
- * only our own user (and so the master) can connect to them.
- */
-static int
-rundir_make(void)
-{
-	const char	*tmp;
-
-	if (rundir[0] != '\0')
-		return 0;
-	if ((tmp = getenv("TMPDIR")) == NULL || *tmp != '/' ||
-	    strlen(tmp) > RUNDIR_PARENT_MAX)
-		tmp = "/tmp";
-	if ((size_t)snprintf(rundir, sizeof(rundir), "%s/ftpfwd.XXXXXX",
-	    tmp) >= sizeof(rundir) || mkdtemp(rundir) == NULL) {
-		rundir[0] = '\0';
-		return -1;
-	}
-	return 0;
-}
-
-/* At exit, whatever way we leave: the directory and what is left in it. */
-void
-rundir_remove(void)
-{
-	struct dirent	*de;
-	DIR		*dir;
-
-	if (rundir[0] == '\0')
-		return;
-	if ((dir = opendir(rundir)) != NULL) {
-		while ((de = readdir(dir)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			(void)unlinkat(dirfd(dir), de->d_name, 0);
-		}
-		closedir(dir);
-	}
-	(void)rmdir(rundir);
-	rundir[0] = '\0';
-}
-
-
-/*
  * The master brought us the server's data connection: pair it with the
  * client's connection to our passive port, or connect to the client's
  * data port and join the two.  Only one connection per PORT, and only
- * while one is expected.
+ * while one is expected.  Returns -1 when none was there to accept.
  */
-void
+int
 act_accept(struct session *s)
 {
 	struct data_conn	*d;
@@ -89,24 +43,34 @@ act_accept(struct session *s)
 
 	if ((fd = accept4(s->act.lfd, NULL, NULL, SOCK_NONBLOCK |
 	    SOCK_CLOEXEC)) == -1)
-		return;
+		return -1;
 	if (!s->act.armed) {
-		logit(LL_ERROR, "#%u data connection through the remote "
-		    "forward while none was expected: closed", s->id);
-		close(fd);
-		return;
+		/*
+		 * Anyone on the ssh server can connect to the forward: one
+		 * too many for a transfer means its data may have gone to
+		 * the wrong peer, so the transfer fails (426).  The peer
+		 * gets a reset, never an end it could take for success.
+		 */
+		logit(LL_ERROR, "#%u a connection through the remote forward "
+		    "while %s: reset", s->id, s->xfer.pending ? "the transfer "
+		    "already had its own" : "no transfer awaited one");
+		xfer_fail(s, "a second data connection came through the "
+		    "remote forward on the ssh server");
+		sock_reset_close(fd);
+		return 0;
 	}
 	s->act.armed = 0;
 	if (data_conn_pair(s, 1, fd))
-		return;
+		return 0;
 	if ((d = data_conn_new(s, DM_ACTIVE, ftps_data_tls(s))) == NULL) {
-		close(fd);
-		return;
+		sock_reset_close(fd);
+		return 0;
 	}
 	d->srv_fd = fd;
 	if (data_connect_client(d, &s->act.client, s->act.host,
 	    s->act.port) == -1)
 		data_conn_free(d);
+	return 0;
 }
 
 static void
@@ -114,7 +78,24 @@ act_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	act_accept(arg);
+	(void)act_accept(arg);
+}
+
+/*
+ * A transfer's final reply is in: whatever the master has queued on our
+ * socket came for this transfer, or is one too many (act_accept judges).
+ * Take it all now, before the reply reaches the client.
+ */
+void
+act_sweep(struct session *s)
+{
+	int	n;
+
+	if (s->act.lfd == -1)
+		return;
+	for (n = 0; n <= ACT_BACKLOG; n++)
+		if (act_accept(s) == -1)
+			break;
 }
 
 /*
@@ -126,7 +107,7 @@ void
 act_disarm(struct session *s)
 {
 	if (s->act.armed && s->act.lfd != -1)
-		act_accept(s);
+		(void)act_accept(s);
 	s->act.armed = 0;
 }
 
@@ -134,15 +115,16 @@ act_disarm(struct session *s)
 static int
 act_listen(struct session *s)
 {
-	struct sockaddr_un	sun;
-	int			fd;
+	struct sockaddr_un	 sun;
+	const char		*dir;
+	int			 fd;
 
-	if (rundir_make() == -1)
+	if ((dir = rundir_get()) == NULL)
 		return -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/a%u",
-	    rundir, s->id) >= sizeof(sun.sun_path)) {
+	    dir, s->id) >= sizeof(sun.sun_path)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -219,7 +201,8 @@ act_request(struct session *s)
 
 	if (s->act.lfd == -1 && act_listen(s) == -1) {
 		logit(LL_ERROR, "#%u cannot open a socket for the remote "
-		    "forward in %s: %s", s->id, rundir, strerror(errno));
+		    "forward in %s: %s", s->id, rundir_get() != NULL ?
+		    rundir_get() : "TMPDIR", strerror(errno));
 		snprintf(s->xl.err, sizeof(s->xl.err), "425 ftpfwd: cannot "
 		    "open a local socket: %s", strerror(errno));
 		return -1;
@@ -230,6 +213,8 @@ act_request(struct session *s)
 		    "reach the ssh master: %s", err);
 		return -1;
 	}
+	/* Recorded first, for a successor should we die with it open. */
+	rundir_record(s->fwd->act_bind, s->act.path);
 	if (mux_open_rfwd_path(s->act.mux, s->fwd->act_bind, 0, s->act.path,
 	    &s->act.rid) == -1) {
 		snprintf(s->xl.err, sizeof(s->xl.err), "425 ftpfwd: cannot ask "

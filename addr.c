@@ -142,3 +142,32 @@ sock_listener_close(struct event **evp, int *fdp)
 		*fdp = -1;
 	}
 }
+
+/*
+ * Close with a reset, not a FIN: the peer must see an error, never an
+ * end it could take for a complete transfer.
+ */
+void
+sock_reset_close(int fd)
+{
+	struct linger	l = { 1, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+/*
+ * Say one last line to a client we will not serve, and close.  What it
+ * sent already is read first: closing with unread bytes would reset the
+ * connection, and a reset may destroy our line before it is read.
+ */
+void
+sock_refuse(int fd, const char *line)
+{
+	char	junk[SOCK_DRAIN_MAX];
+
+	(void)send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)shutdown(fd, SHUT_WR);
+	(void)recv(fd, junk, sizeof(junk), MSG_DONTWAIT);
+	close(fd);
+}

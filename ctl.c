@@ -221,6 +221,7 @@ static void
 reply_transfer_done(struct session *s, int code)
 {
 	s->xfer.count++;
+	s->xfer.pending = 0;
 	logit(LL_INFO, "#%u %s %s %.3fs %d", s->id, s->xfer.verb,
 	    data_mode_names[s->xfer.mode], s->xfer.running ?
 	    elapsed_since(&s->xfer.start) : 0.0, code);
@@ -348,6 +349,8 @@ reply_line(struct session *s, const struct pending *p, const char *line,
 		if (p->ours || (p->sent == FTP_CMD_PASV && code == 227) ||
 		    (p->sent == FTP_CMD_EPSV && code == 229))
 			s->ctl.r_hold = HOLD_REPLY;
+		else if (p->cmd == FTP_CMD_TRANSFER && code >= 200)
+			s->ctl.r_hold = HOLD_XFER;
 		s->ctl.r_feat = p->cmd == FTP_CMD_FEAT && more;
 		if (more)
 			s->ctl.r_code = code;
@@ -364,12 +367,48 @@ reply_line(struct session *s, const struct pending *p, const char *line,
 	return 0;
 }
 
+/*
+ * A transfer's final reply, held until now: the server's, or 426 when
+ * ftpfwd saw the data go wrong (a data connection cut, one too many
+ * through the remote forward), which a server's 226 would hide.
+ */
+static void
+reply_xfer_verdict(struct session *s, int code)
+{
+	act_sweep(s);		/* connections queued for it say too */
+	if (s->xfer.failed[0] == '\0' || code >= 300) {
+		evbuffer_add_buffer(bufferevent_get_output(s->ctl.cout),
+		    s->ctl.held);
+		return;
+	}
+	logit(LL_ERROR, "#%u %s %s: the server said %d, the client gets 426",
+	    s->id, s->xfer.verb, s->xfer.failed, code);
+	evbuffer_drain(s->ctl.held, evbuffer_get_length(s->ctl.held));
+	client_reply(s, "426 ftpfwd: %s; transfer aborted", s->xfer.failed);
+}
+
+/* The transfer has gone wrong: its final reply will say so. */
+void
+xfer_fail(struct session *s, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (!s->xfer.pending || s->xfer.failed[0] != '\0')
+		return;			/* the first reason is the one */
+	va_start(ap, fmt);
+	vsnprintf(s->xfer.failed, sizeof(s->xfer.failed), fmt, ap);
+	va_end(ap);
+}
+
 /* The reply that line ended: rewrite a held one, and match it. */
 static void
 reply_end(struct session *s, const struct pending *p, int code)
 {
-	int	held = s->ctl.r_hold != HOLD_NONE;
+	int	held = s->ctl.r_hold == HOLD_REPLY ||
+		    s->ctl.r_hold == HOLD_OVERFLOW;
 
+	if (s->ctl.r_hold == HOLD_XFER)
+		reply_xfer_verdict(s, code);
 	/* An overflowed reply is empty: 425. */
 	s->ctl.r_hold = HOLD_NONE;
 	if (held && !p->ours)
@@ -409,6 +448,12 @@ ctl_server_input(struct session *s)
 		    s->ctl.r_hold == HOLD_NONE)
 			evbuffer_add_printf(out, " AUTH TLS\r\n PBSZ\r\n"
 			    " PROT\r\n");
+		if (s->ctl.r_hold == HOLD_XFER && (partial ||
+		    evbuffer_get_length(s->ctl.held) + total > CTL_BUF_HIGH)) {
+			/* Too long to hold: pass it on as it is. */
+			evbuffer_add_buffer(out, s->ctl.held);
+			s->ctl.r_hold = HOLD_NONE;
+		}
 		if (s->ctl.r_hold == HOLD_REPLY && (partial ||
 		    linelen == FTP_LINE_MAX || evbuffer_get_length(
 		    s->ctl.held) + total > FTP_LINE_MAX)) {
@@ -420,7 +465,8 @@ ctl_server_input(struct session *s)
 		if (s->ctl.r_hold == HOLD_OVERFLOW) {
 			s->ctl.srv_longline = partial;
 			evbuffer_drain(in, total);
-		} else if (s->ctl.r_hold == HOLD_REPLY)
+		} else if (s->ctl.r_hold == HOLD_REPLY ||
+		    s->ctl.r_hold == HOLD_XFER)
 			evbuffer_remove_buffer(in, s->ctl.held, total);
 		else if (drop)
 			evbuffer_drain(in, total);
@@ -487,6 +533,8 @@ cmd_transfer(struct session *s, struct ctl_line *l)
 		}
 	}
 	snprintf(s->xfer.verb, sizeof(s->xfer.verb), "%s", l->verb);
+	s->xfer.pending = 1;
+	s->xfer.failed[0] = '\0';
 	return CTL_PASS;
 }
 

@@ -46,6 +46,7 @@ data_conn_new(struct session *s, enum data_mode mode, int tls)
 	d->tls_client = (tls & DATA_TLS_CLIENT) != 0;
 	d->tls_server = (tls & DATA_TLS_SERVER) != 0;
 	d->cli_fd = d->srv_fd = -1;
+	d->xfer = s->xfer.count;	/* the next final reply is its */
 	TAILQ_INSERT_TAIL(&s->data, d, entry);
 	return d;
 }
@@ -77,6 +78,11 @@ data_conn_waiting(const struct data_conn *d)
 	    (d->pairing || (d->cli_fd != -1 && d->srv_fd != -1));
 }
 
+/*
+ * A data connection we carried has ended.  One that failed fails its
+ * transfer (the server's 226 becomes 426), and both of its peers get a
+ * reset, so that neither takes a cut for the end of the data.
+ */
 static void
 data_conn_done(struct data_conn *d, uint64_t bytes, const char *why)
 {
@@ -84,6 +90,15 @@ data_conn_done(struct data_conn *d, uint64_t bytes, const char *why)
 	    "done after %llu bytes%s%s", d->s->id, data_mode_names[d->mode],
 	    (unsigned long long)bytes, why != NULL ? ": " : "",
 	    why != NULL ? why : "");
+	if (why != NULL) {
+		if (d->xfer == d->s->xfer.count)
+			xfer_fail(d->s, "the data connection failed after "
+			    "%llu bytes: %s", (unsigned long long)bytes, why);
+		join_abort(d->join);
+		relay_abort(d->relay);
+		d->join = NULL;
+		d->relay = NULL;
+	}
 	data_conn_free(d);
 }
 

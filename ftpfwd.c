@@ -78,7 +78,7 @@ static const struct choice facilities[] = {
 	{ "LOCAL6", LOG_LOCAL6 }, { "LOCAL7", LOG_LOCAL7 }, { NULL, 0 }
 };
 
-enum kw_type { KW_STRING, KW_CHOICE, KW_UINT };
+enum kw_type { KW_STRING, KW_CHOICE, KW_UINT, KW_FUNC };
 
 /*
  * The -o keywords, as ssh's readconf.c keeps its own: where each value
@@ -87,11 +87,13 @@ enum kw_type { KW_STRING, KW_CHOICE, KW_UINT };
  */
 #define KW_UNKNOWN	0x01
 #define KW_STR(name, where) \
-	{ name, KW_STRING, where, NULL, 0, 0, NULL, 0, NULL }
+	{ name, KW_STRING, where, NULL, 0, 0, NULL, 0, NULL, NULL }
 #define KW_ONE(name, where, choices, expect) \
-	{ name, KW_CHOICE, where, choices, 0, 0, expect, 0, NULL }
+	{ name, KW_CHOICE, where, choices, 0, 0, expect, 0, NULL, NULL }
 #define KW_NUM(name, where, min, max, expect) \
-	{ name, KW_UINT, where, NULL, min, max, expect, 0, NULL }
+	{ name, KW_UINT, where, NULL, min, max, expect, 0, NULL, NULL }
+#define KW_FN(name, parse) \
+	{ name, KW_FUNC, NULL, NULL, 0, 0, NULL, 0, NULL, parse }
 static const struct keyword {
 	const char		*name;
 	enum kw_type		 type;
@@ -101,6 +103,7 @@ static const struct keyword {
 	const char		*expect;
 	int			 flags;
 	int			*set;		/* set to 1 when given */
+	void			(*parse)(const char *);	/* KW_FUNC */
 } keywords[] = {
 	KW_STR("ActiveBindAddress", &opt.active_bind),
 	KW_ONE("ActiveMode", &opt.act_mode, act_modes,
@@ -112,12 +115,13 @@ static const struct keyword {
 	    "a number of seconds"),
 	{ "LogLevel", KW_CHOICE, &opt.loglevel, loglevels, 0, 0,
 	    "QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG1 to DEBUG3",
-	    KW_UNKNOWN, &opt.loglevel_set },
+	    KW_UNKNOWN, &opt.loglevel_set, NULL },
+	KW_FN("LocalUsers", access_parse),
 	KW_ONE("ExitWithMaster", &opt.exit_with_master, yes_no, "yes or no"),
 	KW_ONE("TcpNoDelay", &opt.tcp_nodelay, yes_no, "yes or no"),
 	KW_ONE("StartMaster", &opt.start_master, yes_no, "yes or no"),
 	{ "SyslogFacility", KW_CHOICE, &opt.facility, facilities, 0, 0,
-	    "DAEMON, USER, AUTH, LOCAL0 to LOCAL7", KW_UNKNOWN, NULL },
+	    "DAEMON, USER, AUTH, LOCAL0 to LOCAL7", KW_UNKNOWN, NULL, NULL },
 	KW_ONE("UpstreamTLS", &opt.up_tls, tls_modes,
 	    "off, explicit or implicit"),
 	KW_ONE("ClientTLS", &opt.cl_tls, tls_modes,
@@ -259,6 +263,9 @@ keyword_set(const struct keyword *k, const char *value)
 	unsigned long		 v;
 
 	switch (k->type) {
+	case KW_FUNC:
+		k->parse(value);
+		break;
 	case KW_STRING:
 		free(*(char **)k->where);
 		*(char **)k->where = xstrdup(value);
@@ -321,7 +328,8 @@ daemonize(void)
 		_exit(0);
 	if (setsid() == -1)
 		fatal("setsid");
-	(void)chdir("/");
+	if (chdir("/") == -1)
+		fatal("chdir /");
 	if ((fd = open("/dev/null", O_RDWR)) != -1) {
 		(void)dup2(fd, STDIN_FILENO);
 		(void)dup2(fd, STDOUT_FILENO);
@@ -503,6 +511,7 @@ main(int argc, char *argv[])
 	opt.loglevel = LL_INFO;
 	opt.stdio_fwd.claim_fd = -1;
 
+	access_parse("self");
 	parse_args(argc, argv);
 	options_finish(argc - optind, argv + optind);
 	log_init();

@@ -61,8 +61,10 @@
 #define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
 #define LOG_LINE_MAX		2048	/* one whole log line */
 #define ERR_MAX			256	/* an error message from a callee */
+#define SOCK_DRAIN_MAX		4096	/* read from a refused client */
 #define USER_LOG_MAX		64	/* a user name kept for the status */
 #define OPT_NAME_MAX		64	/* the longest -o keyword */
+#define LOCAL_USERS_MAX		32	/* names in LocalUsers */
 #define SSH_G_LINE_MAX		4096	/* one line of ssh -G */
 #define SSH_ARGV_MAX		16	/* ssh and its arguments, for exec */
 #define ADDR_STR_MAX		(INET6_ADDRSTRLEN + 8)
@@ -160,6 +162,7 @@ struct data_conn {
 	enum data_mode		 mode;
 	int			 tls_client;	/* PROT P toward the client */
 	int			 tls_server;	/* UpstreamTLS */
+	u_int			 xfer;		/* the transfer it is for */
 	struct mux_conn		*mc;		/* the stdio forward */
 	struct event		*conn_ev;	/* connecting to the client */
 	int			 cli_fd, srv_fd;	/* ours until joined */
@@ -186,7 +189,12 @@ struct ctl {
 	int			 srv_longline;
 	int			 r_code;	/* multi-line reply under way */
 	int			 r_feat;	/* filter AUTH from FEAT */
-	enum { HOLD_NONE, HOLD_REPLY, HOLD_OVERFLOW } r_hold; /* 227/229 */
+	enum {
+		HOLD_NONE,
+		HOLD_REPLY,	/* 227/229, or ours: rewritten or used here */
+		HOLD_XFER,	/* a transfer's final reply: 426 if it failed */
+		HOLD_OVERFLOW	/* too long to be a passive reply */
+	}			 r_hold;
 	struct evbuffer		*held;
 	int			 last_code;
 	int			 logged_in;	/* the server said 230 */
@@ -257,11 +265,20 @@ struct ftps {
 
 /* The current data transfer, for the log and the idle timer. */
 struct xfer {
+	int			 pending;	/* its command went, no reply yet */
+	char			 failed[LOG_TEXT_MAX];	/* why, if it did */
 	int			 running;
 	struct timespec		 start;
 	char			 verb[FTP_VERB_MAX + 1];
 	enum data_mode		 mode;
 	u_int			 count;
+};
+
+/* Who is at the far end of a connection (access.c). */
+struct who {
+	int			 local;		/* a peer on this machine */
+	int			 known;		/* and uid owns its socket */
+	uid_t			 uid;
 };
 
 struct session {
@@ -274,6 +291,7 @@ struct session {
 	struct sockaddr_storage	 client_addr;	/* peer of the control */
 	struct sockaddr_storage	 local_addr;	/* our end of the control */
 	char			 client_str[ADDR_STR_MAX];
+	struct who		 client_who;	/* LocalUsers let it in */
 
 	struct ctl		 ctl;
 	struct pasv		 pasv;
@@ -309,6 +327,15 @@ void		 fatalx_status(int, const char *, ...)
 const char	*escape(char *, size_t, const char *, size_t);
 char		*xstrdup(const char *);
 
+/* access.c */
+void		 access_parse(const char *);
+int		 access_client(const struct sockaddr_storage *,
+		    const struct sockaddr_storage *, struct who *, char *,
+		    size_t);
+int		 access_data(const struct who *,
+		    const struct sockaddr_storage *,
+		    const struct sockaddr_storage *, char *, size_t);
+
 /* addr.c */
 int		 addr_host(const struct sockaddr *, char *, size_t);
 const char	*addr_str(const struct sockaddr_storage *, char *, size_t);
@@ -321,6 +348,8 @@ void		 addr_set_port(struct sockaddr_storage *, uint16_t);
 socklen_t	 addr_len(const struct sockaddr_storage *);
 void		 sock_set_opts(int);
 void		 sock_listener_close(struct event **, int *);
+void		 sock_reset_close(int);
+void		 sock_refuse(int, const char *);
 
 /* listener.c */
 void		 listeners_bind(void);
@@ -344,7 +373,7 @@ extern u_int		 nsessions;
 extern int		 shutting_down;
 void		 session_start(struct forward *, int, int,
 		    const struct sockaddr_storage *,
-		    const struct sockaddr_storage *);
+		    const struct sockaddr_storage *, const struct who *);
 void		 session_close(struct session *, const char *);
 void		 session_end(struct session *, const char *);
 void		 session_flush(struct session *);
@@ -374,6 +403,8 @@ void		 ctl_eof_done(struct session *);
 void		 reply_done(struct session *, int);
 int		 next_line(struct evbuffer *, char **, size_t *, size_t *,
 		    int *);
+void		 xfer_fail(struct session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 
 /* ftps.c */
 int		 ftps_init(struct session *);
@@ -418,10 +449,16 @@ void		 pasv_send(struct session *, enum ftp_cmd, int);
 void		 pasv_command(struct session *, enum ftp_cmd, const char *,
 		    size_t);
 
-/* active.c */
+/* rundir.c */
+const char	*rundir_get(void);
+void		 rundir_record(const char *, const char *);
 void		 rundir_remove(void);
-void		 act_accept(struct session *);
+void		 rundir_reap(void);
+
+/* active.c */
+int		 act_accept(struct session *);
 void		 act_disarm(struct session *);
+void		 act_sweep(struct session *);
 void		 act_close(struct session *);
 int		 act_send_port(struct session *, enum ftp_cmd, int);
 int		 act_request(struct session *);

@@ -200,6 +200,24 @@ join_free_now(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * As join_free, but each peer gets a reset, not a FIN: the transfer
+ * failed, and no side may take its end for a complete one.
+ */
+void
+join_abort(struct join *j)
+{
+	struct linger	l = { 1, 0 };
+	int		i;
+
+	if (j == NULL || j->dead)
+		return;
+	for (i = 0; i < 2; i++)
+		(void)setsockopt(j->fd[i], SOL_SOCKET, SO_LINGER, &l,
+		    sizeof(l));
+	join_free(j);
+}
+
+/*
  * Close both sockets and forget the join.  Its own callback may be the
  * caller, so the memory goes later, from the loop (as tmux does); the
  * descriptors go now, so the peers see the end at once.

@@ -20,5 +20,6 @@ typedef void (*join_cb)(struct join *, const char *why, void *arg);
 struct join	*join_new(struct event_base *, int, int, join_cb, void *);
 uint64_t	 join_bytes(const struct join *);
 void		 join_free(struct join *);
+void		 join_abort(struct join *);
 
 #endif /* JOIN_H */

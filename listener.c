@@ -119,15 +119,15 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	    "later\r\n";
 	struct sockaddr_storage	 peer, local;
 	socklen_t		 llen = sizeof(local);
+	struct who		 who;
+	char			 reply[LOG_TEXT_MAX];
 
 	(void)lev;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(&peer, sa, (size_t)salen < sizeof(peer) ? (size_t)salen :
 	    sizeof(peer));
 	if (shutting_down || nsessions >= opt.max_sessions) {
-		(void)send(fd, busy, sizeof(busy) - 1,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		close(fd);
+		sock_refuse(fd, busy);
 		logit(LL_ERROR, "refused a client: %u sessions already",
 		    nsessions);
 		return;
@@ -136,8 +136,15 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	/* Before any byte goes to the master. */
+	if (access_client(&local, &peer, &who, reply, sizeof(reply) - 2) ==
+	    -1) {
+		memcpy(reply + strlen(reply), "\r\n", 3);
+		sock_refuse(fd, reply);
+		return;
+	}
 	sock_set_opts(fd);
-	session_start(arg, fd, fd, &peer, &local);
+	session_start(arg, fd, fd, &peer, &local, &who);
 	if (!fd_headroom())
 		accept_pause("few file descriptors left");
 }
@@ -330,6 +337,8 @@ stdio_session_start(void)
 	socklen_t		plen = sizeof(peer), llen = sizeof(local);
 	struct sockaddr_in	*sin;
 	struct stat		st;
+	struct who		who;
+	char			reply[LOG_TEXT_MAX];
 	int			in_fd, out_fd;
 
 	memset(&peer, 0, sizeof(peer));
@@ -338,8 +347,16 @@ stdio_session_start(void)
 	    getpeername(STDIN_FILENO, (struct sockaddr *)&peer, &plen) == 0 &&
 	    getsockname(STDIN_FILENO, (struct sockaddr *)&local, &llen) == 0 &&
 	    (local.ss_family == AF_INET || local.ss_family == AF_INET6)) {
+		/* inetd's socket: its peer is judged as a -L client's. */
+		if (access_client(&local, &peer, &who, reply,
+		    sizeof(reply)) == -1) {
+			printf("%s\r\n", reply);
+			exit(1);
+		}
 		sock_set_opts(STDIN_FILENO);
 	} else {
+		/* Our own user's pipes. */
+		memset(&who, 0, sizeof(who));
 		/* Not a TCP socket (a pipe, a socketpair): use loopback. */
 		sin = (struct sockaddr_in *)&peer;
 		sin->sin_family = AF_INET;
@@ -351,7 +368,7 @@ stdio_session_start(void)
 		fatal("dup");
 	evutil_make_socket_nonblocking(in_fd);
 	evutil_make_socket_nonblocking(out_fd);
-	session_start(&opt.stdio_fwd, in_fd, out_fd, &peer, &local);
+	session_start(&opt.stdio_fwd, in_fd, out_fd, &peer, &local, &who);
 }
 
 /*

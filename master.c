@@ -187,6 +187,7 @@ watch_mux_cb(struct mux_conn *mc, enum mux_event ev,
 	case MUX_EV_READY:
 		logit(LL_DEBUG1, "master at %s answers", opt.ctl_path);
 		nodelay_session();
+		rundir_reap();
 		if (mux_alive_check(mc, &rid) == 0)
 			return;
 		snprintf(why, sizeof(why), "cannot ask for its pid");

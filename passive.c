@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "ftpfwd.h"
+#include "peeruid.h"
 
 static void	pasv_accept_cb(evutil_socket_t, short, void *);
 
@@ -35,10 +36,10 @@ pasv_close(struct session *s)
 void
 pasv_accept(struct session *s)
 {
-	struct sockaddr_storage	 peer;
-	socklen_t		 plen = sizeof(peer);
+	struct sockaddr_storage	 peer, local;
+	socklen_t		 plen = sizeof(peer), llen = sizeof(local);
 	struct data_conn	*d;
-	char			 pstr[ADDR_STR_MAX];
+	char			 pstr[ADDR_STR_MAX], why[PEERUID_ERR_MAX];
 	int			 fd;
 
 	if ((fd = accept4(s->pasv.fd, (struct sockaddr *)&peer, &plen,
@@ -51,6 +52,16 @@ pasv_accept(struct session *s)
 		    "not the client's address", s->id,
 		    addr_str(&peer, pstr, sizeof(pstr)));
 		close(fd);
+		return;
+	}
+	/* The same address is every local user's: the uid must match. */
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == -1 ||
+	    access_data(&s->client_who, &local, &peer, why, sizeof(why)) ==
+	    -1) {
+		logit(LL_ERROR, "#%u passive data connection from %s refused: "
+		    "%s; still waiting for the client's", s->id,
+		    addr_str(&peer, pstr, sizeof(pstr)), why);
+		sock_reset_close(fd);
 		return;
 	}
 	pasv_close(s);

@@ -428,7 +428,7 @@ session_connect(struct session *s, char *err, size_t errsz)
 
 static struct session *
 session_new(struct forward *fwd, const struct sockaddr_storage *peer,
-    const struct sockaddr_storage *local)
+    const struct sockaddr_storage *local, const struct who *who)
 {
 	struct session	*s;
 
@@ -441,6 +441,7 @@ session_new(struct forward *fwd, const struct sockaddr_storage *peer,
 	s->act.lfd = -1;
 	s->client_addr = *peer;
 	s->local_addr = *local;
+	s->client_who = *who;
 	addr_unmap(&s->client_addr);
 	addr_unmap(&s->local_addr);
 	addr_host((struct sockaddr *)&s->client_addr, s->client_str,
@@ -457,12 +458,13 @@ session_new(struct forward *fwd, const struct sockaddr_storage *peer,
  */
 void
 session_start(struct forward *fwd, int cin_fd, int cout_fd,
-    const struct sockaddr_storage *peer, const struct sockaddr_storage *local)
+    const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
+    const struct who *who)
 {
 	struct session	*s;
 	char		 err[ERR_MAX], reply[ERR_MAX * 2];
 
-	if ((s = session_new(fwd, peer, local)) == NULL) {
+	if ((s = session_new(fwd, peer, local, who)) == NULL) {
 		close(cin_fd);
 		if (cout_fd != cin_fd)
 			close(cout_fd);
@@ -473,8 +475,13 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 		session_end(s, "out of memory");
 		return;
 	}
-	logit(LL_INFO, "#%u session from %s to %s:%u", s->id,
-	    addr_str(peer, err, sizeof(err)), fwd->host, fwd->port);
+	if (who->known)
+		logit(LL_INFO, "#%u session from %s (uid %lu) to %s:%u", s->id,
+		    addr_str(peer, err, sizeof(err)), (unsigned long)who->uid,
+		    fwd->host, fwd->port);
+	else
+		logit(LL_INFO, "#%u session from %s to %s:%u", s->id,
+		    addr_str(peer, err, sizeof(err)), fwd->host, fwd->port);
 	if (session_connect(s, err, sizeof(err)) == -1 ||
 	    ftps_server_setup(s, err, sizeof(err)) == -1) {
 		logit(LL_ERROR, "#%u no connection through the ssh master at "

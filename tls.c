@@ -547,6 +547,22 @@ relay_free_now(evutil_socket_t fd, short what, void *arg)
 	free(r);
 }
 
+/* As relay_free, with a reset toward each peer: the transfer failed. */
+void
+relay_abort(struct relay *r)
+{
+	struct linger	l = { 1, 0 };
+	int		i, fd;
+
+	if (r == NULL || r->dead)
+		return;
+	for (i = 0; i < 2; i++)
+		if ((fd = bufferevent_getfd(r->bev[i])) != -1)
+			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l,
+			    sizeof(l));
+	relay_free(r);
+}
+
 /* Close both sides; the memory goes later, from the loop. */
 void
 relay_free(struct relay *r)

@@ -31,5 +31,6 @@ struct relay	*relay_new(struct bufferevent *, struct bufferevent *,
 		    relay_cb, void *);
 uint64_t	 relay_bytes(const struct relay *);
 void		 relay_free(struct relay *);
+void		 relay_abort(struct relay *);
 
 #endif /* TLS_H */
