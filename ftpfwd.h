@@ -181,7 +181,7 @@ struct ctl {
 	struct mux_conn		*mux;		/* carries the control */
 	int			 srv_open;	/* master said it is up */
 	int			 srv_eof;	/* the server side has closed */
-	struct pending_fifo	 replies;	/* commands whose replies are due */
+	struct pending_fifo	 replies;	/* commands awaiting replies */
 	int			 wait_replies;	/* a line waits for them */
 	int			 cli_eof;	/* client sent all it will */
 	int			 cli_longline;	/* passing a long line on */
@@ -265,7 +265,7 @@ struct ftps {
 
 /* The current data transfer, for the log and the idle timer. */
 struct xfer {
-	int			 pending;	/* its command went, no reply yet */
+	int			 pending;	/* command sent, reply due */
 	char			 failed[LOG_TEXT_MAX];	/* why, if it did */
 	int			 running;
 	struct timespec		 start;
