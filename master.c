@@ -106,7 +106,7 @@ nodelay_session(void)
 		close(fd);
 		return;
 	}
-	if (mux_new_session(mc, "true", fd, &rid) == -1)
+	if (mux_new_session(mc, "true", 0, fd, &rid) == -1)
 		mux_free(mc);
 }
 

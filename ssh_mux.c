@@ -586,12 +586,13 @@ mux_stdio_fwd(struct mux_conn *mc, const char *host, uint16_t port, int fd,
 }
 
 /*
- * Run command in a session without a tty, fd (say /dev/null) as its
- * standard input, output and error.  fd is ours to close from now on.
+ * Run command, or with subsystem set the subsystem of that name (sftp),
+ * in a session without a tty, fd (/dev/null, or a socketpair's end) as
+ * its standard input, output and error.  fd is ours from now on.
  */
 int
-mux_new_session(struct mux_conn *mc, const char *command, int fd,
-    uint32_t *ridp)
+mux_new_session(struct mux_conn *mc, const char *command, int subsystem,
+    int fd, uint32_t *ridp)
 {
 	struct evbuffer	*m;
 
@@ -606,7 +607,7 @@ mux_new_session(struct mux_conn *mc, const char *command, int fd,
 	    buf_put_u32(m, 0) != 0 ||			/* tty */
 	    buf_put_u32(m, 0) != 0 ||			/* X11 */
 	    buf_put_u32(m, 0) != 0 ||			/* agent */
-	    buf_put_u32(m, 0) != 0 ||			/* subsystem */
+	    buf_put_u32(m, subsystem != 0) != 0 ||	/* a subsystem */
 	    buf_put_u32(m, MUX_ESCAPE_NONE) != 0 ||
 	    buf_put_string(m, "") != 0 ||		/* terminal type */
 	    buf_put_string(m, command) != 0) {

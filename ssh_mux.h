@@ -69,7 +69,8 @@ struct mux_conn *mux_open(struct event_base *, const char *, mux_cb, void *,
 	    char *, size_t);
 int	 mux_stdio_fwd(struct mux_conn *, const char *, uint16_t, int,
 	    uint32_t *);
-int	 mux_new_session(struct mux_conn *, const char *, int, uint32_t *);
+int	 mux_new_session(struct mux_conn *, const char *, int, int,
+	    uint32_t *);
 int	 mux_open_rfwd_path(struct mux_conn *, const char *, uint16_t,
 	    const char *, uint32_t *);
 int	 mux_close_rfwd_path(struct mux_conn *, const char *, uint16_t,
