@@ -134,7 +134,7 @@ fport = int(r.stderr.split("Allocated port ")[1].split()[0])
 dpid = lab.listener_pid(fport)
 t.ok(dpid is not None, "-f: a daemon listens on the port")
 if dpid:
-    lab.pids.append(dpid)
+    lab.adopt(dpid)
 ok, text = fetch(fport, active=True)
 t.ok(ok, "-f: an active transfer through the daemon", text)
 # The port held by something else (the same master's ftpfwd: t/45).

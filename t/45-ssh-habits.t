@@ -184,7 +184,7 @@ fwd = subprocess.Popen([L.FTPFWD, "-d", "-F", cfg, "-o", "StartMaster=yes",
                         "%d:127.0.0.1:%d" % (port, srv.port), "ftpgw"],
                        env=env, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-lab.pids.append(fwd.pid)
+lab.adopt(fwd)
 L.wait_for("StartMaster's forward", L.port_open(port), timeout=20)
 t.ok(os.path.exists(ctl) and fetch(),
      "StartMaster=yes: no master, so ftpfwd started one and serves")

@@ -28,8 +28,7 @@ p = subprocess.Popen([L.FTPFWD, "-d", "-L", "127.0.0.1:0:127.0.0.1:%d" %
                       srv.port, "-S", lab.ctl], stdin=subprocess.DEVNULL,
                      stdout=open(lab.path(log), "wb"),
                      stderr=subprocess.STDOUT, preexec_fn=low_nofile)
-lab.procs.append(p)
-lab.pids.append(p.pid)
+lab.adopt(p)
 L.wait_for("ftpfwd", lambda: "ready, master at" in lab.log(log))
 port = int(lab.log(log).split("Allocated port ")[1].split()[0])
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 import pwd
 import re
+import select
 import shutil
 import signal
 import socket
@@ -99,11 +100,42 @@ def pid_alive(pid):
         return False
 
 
+class Adopted:
+    """A process that is not our child (the master, a daemon), held by a
+    pidfd, with as much of Popen's interface as Lab.stop uses: a signal
+    through it reaches that process or none, never a later one that got
+    the same pid."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.fd = os.pidfd_open(pid)
+
+    def poll(self):
+        """None while it runs; its status is its parent's to know."""
+        return 0 if select.select([self.fd], [], [], 0)[0] else None
+
+    def send_signal(self, sig):
+        try:
+            signal.pidfd_send_signal(self.fd, sig)
+        except ProcessLookupError:
+            pass                # it has exited
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout=None):
+        if not select.select([self.fd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired("pid %d" % self.pid, timeout)
+        return 0
+
+    def close(self):
+        os.close(self.fd)
+
+
 class Lab:
     def __init__(self, name="lab"):
         self.dir = tempfile.mkdtemp(prefix="ftpfwd-%s." % name)
-        self.pids = []          # stopped in reverse order
-        self.procs = []
+        self.procs = []         # Popen or Adopted; stopped in reverse order
         self.ftpfwds = []
         atexit.register(self.stop)
 
@@ -131,9 +163,19 @@ class Lab:
         out = open(self.path(log), "ab")
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                              stderr=subprocess.STDOUT, **kw)
-        self.procs.append(p)
-        self.pids.append(p.pid)
-        return p
+        return self.adopt(p)
+
+    def adopt(self, proc):
+        """Have stop() end proc too: a Popen, or the pid of a process
+        that is not our child, which a pidfd then holds.  Returns proc."""
+        if isinstance(proc, subprocess.Popen):
+            self.procs.append(proc)
+        else:
+            try:
+                self.procs.append(Adopted(proc))
+            except ProcessLookupError:
+                pass            # gone already: nothing to stop
+        return proc
 
     def log(self, name):
         try:
@@ -196,7 +238,7 @@ class Lab:
         self.master_pid = self.master_check()
         if self.master_pid is None:
             raise RuntimeError("ssh master did not come up")
-        self.pids.append(self.master_pid)
+        self.adopt(self.master_pid)
 
     def master_check(self):
         r = self.ssh("-O", "check", "lab")
@@ -383,24 +425,21 @@ class Lab:
         return p
 
     def stop(self):
-        for pid in reversed(self.pids):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in self.procs:
+        """SIGTERM to every process still running, newest first, then
+        SIGKILL to any not gone within 5 s.  Only through Popen, which
+        signals no child it has reaped, and pidfds: a pid once reaped may
+        be another process's by now."""
+        procs, self.procs = self.procs, []
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
             try:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        for pid in self.pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.pids = []
-        self.procs = []
+            if isinstance(p, Adopted):
+                p.close()
         if os.environ.get("FTPFWD_KEEP_LAB") is None:
             shutil.rmtree(self.dir, ignore_errors=True)
 
