@@ -64,9 +64,8 @@ def matrix(label, servers, clients, args):
                                "even straight to vsftpd" %
                                curl_version)
                     continue
-                kw = {"ca": CA} if C in TLS_CLIENTS else {}
                 c = C(fwd.port, srv.user, srv.password, active, srv.cwd,
-                      **kw)
+                      ca=CA)
                 got = lab.path("got-%s-%s-%s-%s" % (tag, srv.name,
                                                     C.name[:4], mode))
                 ok, out = c.get("f3m", got)

@@ -19,17 +19,32 @@ def run(argv, stdin=None):
     return r.returncode == 0, out
 
 
-class Curl:
-    name = "curl"
+class Client:
+    """What every client takes, in the same order: the port and host to
+    reach (an IPv6 host is written bare, ::1), the login, passive or
+    active, the directory to work in, and for the FTPS ones the CA that
+    signed the certificate."""
+    name = None
     lists_mlsd = False
 
     def __init__(self, port, user, password, active, cwd="",
-                 host="127.0.0.1"):
+                 host="127.0.0.1", ca=None):
+        self.port, self.user, self.password = port, user, password
+        self.active, self.cwd, self.host, self.ca = active, cwd, host, ca
+        self.mode = "active" if active else "passive"
+
+
+class Curl(Client):
+    name = "curl"
+
+    def __init__(self, *args, **kw):
+        Client.__init__(self, *args, **kw)
+        host, cwd = self.host, self.cwd
         self.url = "ftp://%s:%d/%s" % ("[%s]" % host if ":" in host else host,
-                                       port, cwd + "/" if cwd else "")
+                                       self.port, cwd + "/" if cwd else "")
         self.base = ["curl", "-sS", "-g", "--max-time", str(TIMEOUT),
-                     "--user", "%s:%s" % (user, password)]
-        if active:            # EPRT first, then PORT, as curl does
+                     "--user", "%s:%s" % (self.user, self.password)]
+        if self.active:       # EPRT first, then PORT, as curl does
             self.base += ["-P", host if ":" not in host else "-"]
 
     def get(self, remote, local):
@@ -48,20 +63,21 @@ class Curl:
         return run(self.base + ["--list-only", self.url])
 
 
-class Lftp:
+class Lftp(Client):
     name = "lftp"
     lists_mlsd = True
 
-    def __init__(self, port, user, password, active, cwd="",
-                 host="127.0.0.1"):
+    def __init__(self, *args, **kw):
+        Client.__init__(self, *args, **kw)
         # lftp's defaults stay on: it sends AUTH TLS even when FEAT lists
         # none, and falls back to plain FTP on our 534.
         self.pre = ("set cmd:fail-exit true; set net:max-retries 1; "
                     "set net:timeout 30; set ftp:passive-mode %s; "
                     "set ftp:use-mlsd true; "
                     "open -u '%s','%s' -p %d %s; %s" %
-                    ("off" if active else "on", user, password, port, host,
-                     "cd %s; " % cwd if cwd else ""))
+                    ("off" if self.active else "on", self.user,
+                     self.password, self.port, self.host,
+                     "cd %s; " % self.cwd if self.cwd else ""))
 
     def cmd(self, c):
         return run(["lftp", "-c", self.pre + c])
@@ -85,20 +101,22 @@ class Lftp:
         return self.cmd("cls -1")
 
 
-class Ftplib:
+class Ftplib(Client):
     """Python's ftplib: PASV on IPv4, EPSV on IPv6; PORT/EPRT likewise."""
     name = "ftplib"
     lists_mlsd = True
 
-    def __init__(self, port, user, password, active, cwd="",
-                 host="127.0.0.1"):
-        self.port, self.user, self.password = port, user, password
-        self.active, self.cwd, self.host = active, cwd, host
+    def connection(self):
+        return ftplib.FTP()
+
+    def protect(self, f):
+        pass
 
     def session(self):
-        f = ftplib.FTP()
+        f = self.connection()
         f.connect(self.host, self.port, timeout=TIMEOUT)
-        f.login(self.user, self.password)
+        f.login(self.user, self.password)      # FTP_TLS: AUTH TLS first
+        self.protect(f)
         f.set_pasv(not self.active)
         if self.cwd:
             f.cwd(self.cwd)
@@ -146,16 +164,17 @@ class Ftplib:
         return self.do(lambda f: "\n".join(n for n, _ in f.mlsd()))
 
 
-class InetutilsFtp:
+class InetutilsFtp(Client):
     """GNU inetutils ftp, fed a script on stdin like a batch job."""
     name = "ftp"
-    lists_mlsd = False
 
-    def __init__(self, port, user, password, active, cwd=""):
-        self.argv = ["ftp", "-n", "-v", "-A" if active else "-p",
-                     "127.0.0.1", str(port)]
+    def __init__(self, *args, **kw):
+        Client.__init__(self, *args, **kw)
+        self.argv = ["ftp", "-n", "-v", "-A" if self.active else "-p",
+                     self.host, str(self.port)]
         self.login = "user %s %s\nbinary\n%s" % (
-            user, password, "cd %s\n" % cwd if cwd else "")
+            self.user, self.password,
+            "cd %s\n" % self.cwd if self.cwd else "")
 
     def script(self, body):
         ok, out = run(self.argv, (self.login + body + "quit\n").encode())
@@ -188,37 +207,29 @@ CLIENTS = [Curl, Lftp, Ftplib, InetutilsFtp]
 class CurlTLS(Curl):
     name = "curl --ssl-reqd"
 
-    def __init__(self, port, user, password, active, cwd="", ca=None):
-        Curl.__init__(self, port, user, password, active, cwd)
-        self.base += ["--ssl-reqd", "--cacert", ca]
+    def __init__(self, *args, **kw):
+        Curl.__init__(self, *args, **kw)
+        self.base += ["--ssl-reqd", "--cacert", self.ca]
 
 
 class LftpTLS(Lftp):
     name = "lftp ftp:ssl-force"
 
-    def __init__(self, port, user, password, active, cwd="", ca=None):
-        Lftp.__init__(self, port, user, password, active, cwd)
+    def __init__(self, *args, **kw):
+        Lftp.__init__(self, *args, **kw)
         self.pre = ("set ftp:ssl-force true; set ftp:ssl-protect-data "
-                    "true; set ssl:ca-file '%s'; " % ca) + self.pre
+                    "true; set ssl:ca-file '%s'; " % self.ca) + self.pre
 
 
 class FtplibTLS(Ftplib):
     name = "ftplib FTP_TLS"
 
-    def __init__(self, port, user, password, active, cwd="", ca=None):
-        Ftplib.__init__(self, port, user, password, active, cwd)
-        self.ca = ca
+    def connection(self):
+        return ftplib.FTP_TLS(
+            context=ssl.create_default_context(cafile=self.ca))
 
-    def session(self):
-        ctx = ssl.create_default_context(cafile=self.ca)
-        f = ftplib.FTP_TLS(context=ctx)
-        f.connect("127.0.0.1", self.port, timeout=TIMEOUT)
-        f.login(self.user, self.password)      # AUTH TLS first
+    def protect(self, f):
         f.prot_p()
-        f.set_pasv(not self.active)
-        if self.cwd:
-            f.cwd(self.cwd)
-        return f
 
 
 TLS_CLIENTS = [CurlTLS, LftpTLS, FtplibTLS]
