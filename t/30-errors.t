@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
-from clients import Lftp                          # noqa: E402
+from clients import CLIENTS, Lftp                 # noqa: E402
 
 t = L.Tap()
 lab = L.Lab.started(t, "errors")
@@ -156,6 +156,34 @@ ok, text = Lftp(fvs.port, vs.user, vs.password, False, vs.cwd).cmd("ls")
 t.ok(ok, "lftp with its default ftp:ssl-allow falls back to plain FTP",
      text)
 
+# -- A login and names that need quoting -------------------------------
+# A password with ', a comma and a space (open -u would split it at the
+# comma), a user with ' and a space, and a directory and file names with
+# ', ", ; and spaces: each client, lftp's command language and inetutils
+# ftp's script included, must get them to the server as they are.
+with lab.setup(t):
+    odd = lab.start_pyftpdlib(user="d'arcy o", password="it's, a \"pw\"; ok",
+                              name="pyftpd-odd")
+    fodd = lab.start_ftpfwd(odd.port, log="ftpfwd-odd.log")
+ODD_DIR = "a dir's \"name\"; too"
+ODD_FILE = "it's a \"file\"; ok"
+os.mkdir(os.path.join(odd.root, ODD_DIR))
+odd_src = L.make_file(os.path.join(odd.root, ODD_DIR, ODD_FILE), 100000)
+odd_sum = L.sha256(odd_src)
+for cls in CLIENTS:
+    c = cls(fodd.port, odd.user, odd.password, False, ODD_DIR)
+    got = lab.path("%s got %s" % (c.name, ODD_FILE))
+    ok, text = c.get(ODD_FILE, got)
+    t.ok(ok and os.path.exists(got) and L.sha256(got) == odd_sum,
+         "%s: that login, then RETR of that file in that directory, same "
+         "sha256" % c.name, text + lab.tail("pyftpd-odd.log"))
+    up = "%s up %s" % (c.name, ODD_FILE)
+    ok, text = c.put(odd_src, up)
+    dest = os.path.join(odd.root, ODD_DIR, up)
+    t.ok(ok and os.path.exists(dest) and L.sha256(dest) == odd_sum,
+         "%s: and STOR of a file so named, same sha256" % c.name,
+         text + lab.tail("pyftpd-odd.log"))
+
 # -- The FTP server is unreachable ------------------------------------
 dead = lab.start_ftpfwd(L.free_port(), log="ftpfwd-dead.log")
 c = L.Raw(dead.port)
@@ -164,7 +192,7 @@ t.ok(r.startswith("421 ftpfwd: cannot reach 127.0.0.1:") and
      "through ssh: " in r, "unreachable server: 421 with the reason", r)
 t.ok(c.closed(), "and the connection is closed")
 
-t.ok(all(f.poll() is None for f in (fpy, fvs, dead)),
+t.ok(all(f.poll() is None for f in (fpy, fvs, fodd, dead)),
      "ftpfwd survived all of it")
 log = lab.log(fpy.logname)
 t.ok("client PASS" in log and py.password not in log,

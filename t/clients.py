@@ -3,8 +3,10 @@ returns (ok, text): whether the client said it succeeded, and what it
 printed (for listings and for diagnostics)."""
 
 import ftplib
+import re
 import ssl
 import subprocess
+import urllib.parse
 
 TIMEOUT = 120
 
@@ -17,6 +19,25 @@ def run(argv, stdin=None):
         return False, "timed out: %r" % (e,)
     out = (r.stdout + r.stderr).decode("utf-8", "replace")
     return r.returncode == 0, out
+
+
+def url_quoted(s, safe="/"):
+    """s in a URL: every byte but letters, digits, _.-~ and safe's as
+    %XX (a path keeps its slashes)."""
+    return urllib.parse.quote(s, safe=safe)
+
+
+def lftp_quoted(s):
+    """s as one word of lftp's command language, whatever it holds: in
+    double quotes, inside which a backslash escapes " and itself."""
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def ftp_quoted(s):
+    """s as one word of inetutils ftp's commands: every character but
+    letters, digits and ./_- escaped with a backslash (inside its double
+    quotes a backslash escapes nothing)."""
+    return re.sub(r"([^\w./-])", r"\\\1", s)
 
 
 class Client:
@@ -41,20 +62,22 @@ class Curl(Client):
         Client.__init__(self, *args, **kw)
         host, cwd = self.host, self.cwd
         self.url = "ftp://%s:%d/%s" % ("[%s]" % host if ":" in host else host,
-                                       self.port, cwd + "/" if cwd else "")
+                                       self.port,
+                                       url_quoted(cwd) + "/" if cwd else "")
         self.base = ["curl", "-sS", "-g", "--max-time", str(TIMEOUT),
                      "--user", "%s:%s" % (self.user, self.password)]
         if self.active:       # EPRT first, then PORT, as curl does
             self.base += ["-P", host if ":" not in host else "-"]
 
     def get(self, remote, local):
-        return run(self.base + [self.url + remote, "-o", local])
+        return run(self.base + [self.url + url_quoted(remote), "-o", local])
 
     def put(self, local, remote):
-        return run(self.base + ["-T", local, self.url + remote])
+        return run(self.base + ["-T", local, self.url + url_quoted(remote)])
 
     def resume(self, remote, local):
-        return run(self.base + ["-C", "-", self.url + remote, "-o", local])
+        return run(self.base + ["-C", "-", self.url + url_quoted(remote),
+                                "-o", local])
 
     def list(self):
         return run(self.base + [self.url])
@@ -70,26 +93,35 @@ class Lftp(Client):
     def __init__(self, *args, **kw):
         Client.__init__(self, *args, **kw)
         # lftp's defaults stay on: it sends AUTH TLS even when FEAT lists
-        # none, and falls back to plain FTP on our 534.
+        # none, and falls back to plain FTP on our 534.  The login goes
+        # in the URL, where lftp decodes %XX: open -u splits user from
+        # password at the first comma, and has no way to escape one.
+        host = "[%s]" % self.host if ":" in self.host else self.host
         self.pre = ("set cmd:fail-exit true; set net:max-retries 1; "
                     "set net:timeout 30; set ftp:passive-mode %s; "
-                    "set ftp:use-mlsd true; "
-                    "open -u '%s','%s' -p %d %s; %s" %
-                    ("off" if self.active else "on", self.user,
-                     self.password, self.port, self.host,
-                     "cd %s; " % self.cwd if self.cwd else ""))
+                    "set ftp:use-mlsd true; open ftp://%s:%s@%s:%d; %s" %
+                    ("off" if self.active else "on",
+                     url_quoted(self.user, safe=""),
+                     url_quoted(self.password, safe=""), host, self.port,
+                     "cd %s; " % lftp_quoted(self.cwd) if self.cwd else ""))
 
     def cmd(self, c):
+        """c: lftp commands, run after the login; bytes go as they are."""
+        if isinstance(c, bytes):
+            return run(["lftp", "-c", self.pre.encode() + c])
         return run(["lftp", "-c", self.pre + c])
 
     def get(self, remote, local):
-        return self.cmd("get '%s' -o '%s'" % (remote, local))
+        return self.cmd("get %s -o %s" % (lftp_quoted(remote),
+                                          lftp_quoted(local)))
 
     def put(self, local, remote):
-        return self.cmd("put '%s' -o '%s'" % (local, remote))
+        return self.cmd("put %s -o %s" % (lftp_quoted(local),
+                                          lftp_quoted(remote)))
 
     def resume(self, remote, local):
-        return self.cmd("get -c '%s' -o '%s'" % (remote, local))
+        return self.cmd("get -c %s -o %s" % (lftp_quoted(remote),
+                                             lftp_quoted(local)))
 
     def list(self):
         return self.cmd("ls")
@@ -170,11 +202,12 @@ class InetutilsFtp(Client):
 
     def __init__(self, *args, **kw):
         Client.__init__(self, *args, **kw)
-        self.argv = ["ftp", "-n", "-v", "-A" if self.active else "-p",
+        # -g: a local file name is a name, not a pattern to expand.
+        self.argv = ["ftp", "-n", "-v", "-g", "-A" if self.active else "-p",
                      self.host, str(self.port)]
         self.login = "user %s %s\nbinary\n%s" % (
-            self.user, self.password,
-            "cd %s\n" % self.cwd if self.cwd else "")
+            ftp_quoted(self.user), ftp_quoted(self.password),
+            "cd %s\n" % ftp_quoted(self.cwd) if self.cwd else "")
 
     def script(self, body):
         ok, out = run(self.argv, (self.login + body + "quit\n").encode())
@@ -185,13 +218,16 @@ class InetutilsFtp(Client):
         return ok and not bad and "Not connected" not in out, out
 
     def get(self, remote, local):
-        return self.script("get %s %s\n" % (remote, local))
+        return self.script("get %s %s\n" % (ftp_quoted(remote),
+                                            ftp_quoted(local)))
 
     def put(self, local, remote):
-        return self.script("put %s %s\n" % (local, remote))
+        return self.script("put %s %s\n" % (ftp_quoted(local),
+                                            ftp_quoted(remote)))
 
     def resume(self, remote, local):
-        return self.script("reget %s %s\n" % (remote, local))
+        return self.script("reget %s %s\n" % (ftp_quoted(remote),
+                                              ftp_quoted(local)))
 
     def list(self):
         return self.script("ls\n")
@@ -218,7 +254,8 @@ class LftpTLS(Lftp):
     def __init__(self, *args, **kw):
         Lftp.__init__(self, *args, **kw)
         self.pre = ("set ftp:ssl-force true; set ftp:ssl-protect-data "
-                    "true; set ssl:ca-file '%s'; " % self.ca) + self.pre
+                    "true; set ssl:ca-file %s; " % lftp_quoted(self.ca)) + \
+            self.pre
 
 
 class FtplibTLS(Ftplib):

@@ -286,20 +286,20 @@ class Lab:
         return root
 
     def start_pyftpdlib(self, user="alice", password="secret", tls=False,
-                        host="127.0.0.1"):
-        name = "pyftpd-tls" if tls else "pyftpd"
-        if host != "127.0.0.1":
-            name += "-v6"
-        root = self.make_root(name + "-root")
+                        host="127.0.0.1", name=None):
+        """name: of its log and root, for a second one of the same kind."""
+        log = name or ("pyftpd-tls" if tls else "pyftpd") + (
+            "-v6" if host != "127.0.0.1" else "")
+        root = self.make_root(log + "-root")
         port = free_port()
         argv = [PY, os.path.join(HERE, "pyftpd.py"), str(port), root, user,
                 password]
         if tls:
             argv += [self.certs()["cert"], self.certs()["key"]]
-        p = self.spawn(argv, name + ".log",
+        p = self.spawn(argv, log + ".log",
                        env=dict(os.environ, PYFTPD_HOST=host))
         wait_for("pyftpdlib on port %d" % port, port_open(port, host))
-        return Server("pyftpdlib" + ("-tls" if tls else "") +
+        return Server(name or "pyftpdlib" + ("-tls" if tls else "") +
                       ("6" if host != "127.0.0.1" else ""), port, root,
                       user, password, p)
 
