@@ -33,20 +33,14 @@ L.wait_for("ftpfwd", lambda: "ready, master at" in lab.log(log))
 port = int(lab.log(log).split("Allocated port ")[1].split()[0])
 
 
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().split(")")[-1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 first = L.Raw(port)
 first.login(srv.user, srv.password)
 crowd = [socket.create_connection(("127.0.0.1", port)) for _ in range(CROWD)]
 L.wait_for("ftpfwd to stop accepting",
            lambda: "not accepting for now" in lab.log(log), timeout=20)
-before = cpu_seconds(p.pid)
+before = L.cpu_seconds(p.pid)
 time.sleep(2)      # the window in which a spinning accept would burn CPU
-used = cpu_seconds(p.pid) - before
+used = L.cpu_seconds(p.pid) - before
 t.ok(used < 0.5, "out of descriptors: %.2f s of CPU in 2 s, no spinning" %
      used)
 t.is_(first.cmd("NOOP")[:4], "200 ", "a session opened before goes on")

@@ -88,14 +88,27 @@ def rss_kib(pid):
     return 0
 
 
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command's name, which may
+    hold anything: [0] the state, [1] the parent's pid, [11] and [12]
+    the user and system CPU time in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid):
+    """The CPU time, user and system, that a process has used so far."""
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     try:       # a zombie child is gone for our purposes
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
+        return proc_stat(pid)[0] != "Z"
     except OSError:
         return False
 
@@ -272,8 +285,7 @@ class Lab:
             if pid == ancestor:
                 return True
             try:
-                with open("/proc/%d/stat" % pid) as f:
-                    pid = int(f.read().split(")")[-1].split()[1])
+                pid = int(proc_stat(pid)[1])
             except OSError:
                 return False
         return False
