@@ -3,7 +3,6 @@
 # Python ftplib on IPv6 (EPSV and EPRT) against an IPv4 server.
 import ftplib
 import os
-import socket
 import subprocess
 import sys
 
@@ -62,15 +61,10 @@ t.is_(results[0], (True, 1000), "a 0xFF file name: lftp gets it directly")
 t.is_(results[1], results[0], "a 0xFF file name: and through ftpfwd")
 
 # ftplib over IPv6 uses EPSV and EPRT; the server is IPv4 only.
-try:
-    socket.socket(socket.AF_INET6).bind(("::1", 0))
-    have_v6 = True
-except OSError:
-    have_v6 = False
-if not have_v6:
-    for what in ("passive", "active"):
-        print("ok %d # SKIP no IPv6 loopback on this machine" % (t.n + 1))
-        t.n += 1
+if not L.HAVE_V6:
+    for what in ("ftplib on [::1], passive", "ftplib on [::1], active",
+                 "EPSV and EPRT |2| from the client"):
+        t.skip(what, "no IPv6 loopback on this machine")
 else:
     f6 = lab.start_ftpfwd(vs.port, "-vv", bind="[::1]", log="ftpfwd-v6.log")
     for active in (False, True):

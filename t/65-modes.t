@@ -16,12 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
 from clients import CLIENTS, Curl, Lftp           # noqa: E402
 
-try:
-    socket.socket(socket.AF_INET6).bind(("::1", 0))
-    have_v6 = True
-except OSError:
-    have_v6 = False
-
 t = L.Tap()
 lab = L.Lab.started(t, "modes")
 # vsftpd logs the commands it is sent: what ftpfwd chose upstream.
@@ -29,7 +23,7 @@ LOGCMDS = ["log_ftp_protocol=YES"]
 with lab.setup(t):
     servers = {4: [lab.start_vsftpd(LOGCMDS), lab.start_pyftpdlib(),
                    lab.start_pureftpd()]}
-    if have_v6:
+    if L.HAVE_V6:
         servers[6] = [lab.start_vsftpd(LOGCMDS, name="vsftpd6", v6=True),
                       lab.start_pyftpdlib(host="::1")]
     restricted = L.Lab.started(t, "modes-local",
@@ -92,7 +86,7 @@ for what, (args, _) in CONFIGS.items():
                     srv.port, *args, host="[%s]" % hostport(fam),
                     log="ftpfwd-%s-%s.log" % (what, srv.name))
             matrix(what, fwds[what, srv.name], srv, 4)
-    if have_v6:
+    if L.HAVE_V6:
         for srv in servers[4]:
             with lab.setup(t):
                 f6 = fwds[what, srv.name, 6] = lab.start_ftpfwd(
@@ -103,7 +97,7 @@ for what, (args, _) in CONFIGS.items():
         for case in ("from IPv6 clients", "to IPv6 servers"):
             t.skip("%s modes %s" % (what, case), "no IPv6 loopback here")
 
-if have_v6:
+if L.HAVE_V6:
     # Toward an IPv6 server, ftpfwd speaks RFC 2428 whatever the client
     # said; toward an IPv4 one that lists no EPSV, the old commands.
     v6log = lab.log("vsftpd6.xfer")
@@ -160,7 +154,7 @@ t.is_(c.cmd("LPSV"), "502 ftpfwd: LPSV is not supported, use EPRT or EPSV",
 c.close()
 t.ok('"EPSV ALL"' not in lab.log("vsftpd.xfer"),
      "EPSV ALL never reaches the server")
-if have_v6:
+if L.HAVE_V6:
     c = L.Raw(fwds["kept", vs.name, 6].port, host="::1")
     c.login(vs.user, vs.password)
     t.is_(c.cmd("PASV"), "425 ftpfwd: PASV cannot name an IPv6 address, "
@@ -197,7 +191,7 @@ lst = socket.socket()
 lst.bind(("127.0.0.1", 0))
 lst.listen(1)
 port = lst.getsockname()[1]
-t.is_(c.cmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255)),
+t.is_(c.cmd(L.port_command(port)),
       "200 PORT command successful", "ActiveMode=passive: PORT is ours")
 t.is_(c.cmd("RETR f"), "425 ftpfwd: the FTP server refused passive mode "
       "(550)", "ActiveMode=passive, PASV refused: the transfer gets 425")
@@ -209,7 +203,7 @@ dead = L.free_port()
 c = L.Raw(fwds["turned", vs.name].port)
 c.login(vs.user, vs.password)
 c.cmd("CWD " + vs.cwd)
-t.is_(c.cmd("PORT 127,0,0,1,%d,%d" % (dead >> 8, dead & 255)),
+t.is_(c.cmd(L.port_command(dead)),
       "200 PORT command successful", "a dead data port: PORT is ours")
 t.is_(c.cmd("RETR f"), "425 ftpfwd: cannot connect to your data port "
       "127.0.0.1:%d: Connection refused" % dead,
@@ -256,7 +250,7 @@ with lab.setup(t):
 c = L.Raw(strict.port)
 c.login(vs.user, vs.password)
 port = c.sock.getsockname()[1]
-r = c.cmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255))
+r = c.cmd(L.port_command(port))
 t.ok(r.startswith("425 ftpfwd: ssh refused the remote forward: "),
      "ActiveMode=forward: PORT gets 425 naming ssh's refusal", r)
 t.ok(c.cmd("PASV").startswith("227 "), "PassiveMode=active: PASV is ours")

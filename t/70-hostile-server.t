@@ -48,7 +48,7 @@ for user in ("garbage", "range", "portzero", "longpasv"):
     c = L.Raw(a2p.port)
     c.login(user, "x")
     mine = c.sock.getsockname()[1]
-    c.cmd("PORT 127,0,0,1,%d,%d" % (mine >> 8, mine & 255))
+    c.cmd(L.port_command(mine))
     t.is_(c.cmd("RETR x"), "425 ftpfwd: cannot parse the server's passive "
           "reply", "%s reply to ftpfwd's PASV: RETR gets 425" % user)
     t.is_(c.cmd("NOOP"), "200 ok", "%s: the session goes on" % user)

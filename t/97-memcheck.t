@@ -93,7 +93,7 @@ dead = L.free_port()
 c.cmd("CWD " + srv.cwd)
 # A dead data port (425), then a passive port the client never uses:
 # the server's connection waits in a half-made pair when it hangs up.
-for line in ("PORT 127,0,0,1,%d,%d" % (dead >> 8, dead & 255), "RETR f",
+for line in (L.port_command(dead), "RETR f",
              "EPSV ALL", "PORT 127,0,0,1,4,1", "EPSV", "RETR f"):
     c.cmd(line)
 c.close()

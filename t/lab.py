@@ -51,6 +51,23 @@ def eventually(cond, timeout=10):
         return False
 
 
+def _have_v6():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+HAVE_V6 = _have_v6()             # an IPv6 loopback (::1) to test on
+
+
+def port_command(port, host="127.0.0.1"):
+    """The PORT command that names host:port."""
+    return "PORT %s,%d,%d" % (host.replace(".", ","), port >> 8, port & 255)
+
+
 def port_open(port, host="127.0.0.1"):
     def probe():
         try:
