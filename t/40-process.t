@@ -85,7 +85,7 @@ p = lab.spawn([L.FTPFWD, "-d", "-F", lab.ssh_config, "-L",
                "127.0.0.1:0:127.0.0.1:%d" % srv.port, "lab"], "byname.log")
 L.wait_for("ftpfwd by name", lambda: "ready, master at %s" % lab.ctl in
            lab.log("byname.log") or p.poll() is not None)
-port = int(lab.log("byname.log").split("Allocated port ")[1].split()[0])
+port = L.allocated_port(lab.log("byname.log"))
 ok, text = fetch(port)
 t.ok(ok, "found the master through ssh -G destination", text)
 # TcpNoDelay=yes (the default): one short session on the master, so that
@@ -125,7 +125,7 @@ r = ftpfwd("-f", "-L", "127.0.0.1:0:127.0.0.1:%d" % srv.port, "-S",
            lab.ctl)
 t.ok(r.returncode == 0 and "Allocated port" in r.stderr,
      "-f: the parent exits 0 once the listener is bound", r.stderr)
-fport = int(r.stderr.split("Allocated port ")[1].split()[0])
+fport = L.allocated_port(r.stderr)
 dpid = lab.listener_pid(fport)
 t.ok(dpid is not None, "-f: a daemon listens on the port")
 if dpid:

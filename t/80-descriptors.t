@@ -5,7 +5,6 @@ import os
 import resource
 import select
 import socket
-import subprocess
 import sys
 import time
 
@@ -23,15 +22,9 @@ def low_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
 
-log = "ftpfwd.log"
-p = subprocess.Popen([L.FTPFWD, "-d", "-L", "127.0.0.1:0:127.0.0.1:%d" %
-                      srv.port, "-S", lab.ctl], stdin=subprocess.DEVNULL,
-                     stdout=open(lab.path(log), "wb"),
-                     stderr=subprocess.STDOUT, preexec_fn=low_nofile)
-lab.adopt(p)
-L.wait_for("ftpfwd", lambda: "ready, master at" in lab.log(log))
-port = int(lab.log(log).split("Allocated port ")[1].split()[0])
-
+with lab.setup(t):
+    p = lab.start_ftpfwd(srv.port, preexec_fn=low_nofile)
+log, port = p.logname, p.port
 
 first = L.Raw(port)
 first.login(srv.user, srv.password)

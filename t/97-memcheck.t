@@ -27,18 +27,13 @@ src = L.make_file(os.path.join(srv.root, "f"), 3 * 1000 * 1000)
 def under_valgrind(name, *args):
     """ftpfwd under memcheck: the process, its port, its report."""
     report = lab.path(name + "-valgrind.txt")
-    p = lab.spawn(["valgrind", "--quiet", "--leak-check=full",
-                   "--show-leak-kinds=definite,indirect",
-                   "--errors-for-leak-kinds=definite,indirect",
-                   "--error-exitcode=99", "--log-file=" + report,
-                   L.FTPFWD, "-d", "-L",
-                   "127.0.0.1:0:127.0.0.1:%d" % srv.port, "-S", lab.ctl] +
-                  list(args), name + ".log")
-    L.wait_for("ftpfwd under valgrind",
-               lambda: "ready, master at" in lab.log(name + ".log"),
-               timeout=120)
-    port = int(lab.log(name + ".log").split("Allocated port ")[1].split()[0])
-    return p, port, report
+    p = lab.start_ftpfwd(srv.port, *args, log=name + ".log", timeout=120,
+                         under=["valgrind", "--quiet", "--leak-check=full",
+                                "--show-leak-kinds=definite,indirect",
+                                "--errors-for-leak-kinds=definite,indirect",
+                                "--error-exitcode=99",
+                                "--log-file=" + report])
+    return p, p.port, report
 
 
 def report_clean(p, report, what):

@@ -68,6 +68,13 @@ def port_command(port, host="127.0.0.1"):
     return "PORT %s,%d,%d" % (host.replace(".", ","), port >> 8, port & 255)
 
 
+def allocated_port(text):
+    """The port ftpfwd says it listens on, in its log or on stderr; None
+    before it has said."""
+    m = re.search(r"Allocated port (\d+) for FTP forward", text)
+    return int(m.group(1)) if m else None
+
+
 def port_open(port, host="127.0.0.1"):
     def probe():
         try:
@@ -430,25 +437,25 @@ class Lab:
 
     # -- ftpfwd --------------------------------------------------------
     def start_ftpfwd(self, server_port, *args, log="ftpfwd.log",
-                     bind="127.0.0.1", host="127.0.0.1", env=None):
-        """Run ftpfwd in the foreground on a port it picks; return it."""
-        argv = [FTPFWD, "-d", "-L", "%s:0:%s:%d" % (bind, host, server_port),
-                "-S", self.ctl] + list(args)
-        p = self.spawn(argv, log, env=env)
-        found = {}
+                     bind="127.0.0.1", host="127.0.0.1", under=(),
+                     timeout=WAIT, **popen):
+        """Run ftpfwd in the foreground on a port it picks; return it,
+        with .port and .logname.  under: a command to run it under
+        (valgrind and its options); popen: for Popen (env, preexec_fn)."""
+        argv = list(under) + [FTPFWD, "-d", "-L", "%s:0:%s:%d" % (
+            bind, host, server_port), "-S", self.ctl] + list(args)
+        p = self.spawn(argv, log, **popen)
 
         def ready():
-            m = re.search(r"Allocated port (\d+) for FTP forward",
-                          self.log(log))
-            if m:
-                found["port"] = int(m.group(1))
+            if allocated_port(self.log(log)) is not None:
                 return True
             if p.poll() is not None:
                 raise RuntimeError("ftpfwd exited: " + self.log(log))
             return False
-        wait_for("ftpfwd's port", ready)
-        wait_for("ftpfwd ready", lambda: "ready, master at" in self.log(log))
-        p.port = found["port"]
+        wait_for("ftpfwd's port", ready, timeout)
+        wait_for("ftpfwd ready", lambda: "ready, master at" in self.log(log),
+                 timeout)
+        p.port = allocated_port(self.log(log))
         p.logname = log
         self.ftpfwds.append(p)
         return p
