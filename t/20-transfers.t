@@ -26,42 +26,34 @@ for srv in servers:
     fwd = lab.start_ftpfwd(srv.port, log="ftpfwd-%s.log" % srv.name)
     for tag in SIZES:
         os.link(src[tag], os.path.join(srv.root, "f" + tag))
-    for cls in CLIENTS:
-        for active in (False, True):
-            mode = "active" if active else "passive"
-            what = "%s %s %s" % (srv.name, cls.name, mode)
-            c = cls(fwd.port, srv.user, srv.password, active, srv.cwd)
-            for tag in SIZES:
-                out = lab.path("dl-%s-%s-%s-%s" % (srv.name, c.name, mode,
-                                                   tag))
-                ok, text = c.get("f" + tag, out)
-                t.ok(ok and os.path.exists(out) and
-                     L.sha256(out) == src[tag + "sum"],
-                     "%s: RETR %s bytes, same sha256" % (what, SIZES[tag]),
-                     text)
-                remote = "up-%s-%s-%s" % (c.name, mode, tag)
-                ok, text = c.put(src[tag], remote)
-                dest = os.path.join(srv.root, remote)
-                t.ok(ok and os.path.exists(dest) and
-                     L.sha256(dest) == src[tag + "sum"],
-                     "%s: STOR %s bytes, same sha256" % (what, SIZES[tag]),
-                     text)
-            ok, text = c.list()
-            t.ok(ok and "f50m" in text and "f1" in text,
-                 "%s: LIST shows the files" % what, text)
-            ok, text = c.nlst()
-            t.ok(ok and "f50m" in text.split() and "f1" in text.split(),
-                 "%s: NLST names the files" % what, text)
-            if c.lists_mlsd and srv.name == "pyftpdlib":
-                ok, text = c.mlsd()
-                t.ok(ok and "f50m" in text.split(),
-                     "%s: MLSD names the files" % what, text)
-            part = lab.path("part-%s-%s-%s" % (srv.name, c.name, mode))
-            with open(src["50m"], "rb") as f, open(part, "wb") as o:
-                o.write(f.read(1234567))
-            ok, text = c.resume("f50m", part)
-            t.ok(ok and L.sha256(part) == src["50msum"],
-                 "%s: REST resumes a download, same sha256" % what, text)
+    for c in L.matrix(CLIENTS, fwd.port, srv):
+        what = "%s %s %s" % (srv.name, c.name, c.mode)
+        for tag in SIZES:
+            local = lab.path("dl-%s-%s-%s-%s" % (srv.name, c.name, c.mode,
+                                                 tag))
+            up = "up-%s-%s-%s" % (c.name, c.mode, tag)
+            for verb, transfer in L.both_ways(c, srv, "f" + tag, local,
+                                              src[tag], up,
+                                              src[tag + "sum"]):
+                ok, text = transfer()
+                t.ok(ok, "%s: %s %s bytes, same sha256" % (what, verb,
+                                                          SIZES[tag]), text)
+        ok, text = c.list()
+        t.ok(ok and "f50m" in text and "f1" in text,
+             "%s: LIST shows the files" % what, text)
+        ok, text = c.nlst()
+        t.ok(ok and "f50m" in text.split() and "f1" in text.split(),
+             "%s: NLST names the files" % what, text)
+        if c.lists_mlsd and srv.name == "pyftpdlib":
+            ok, text = c.mlsd()
+            t.ok(ok and "f50m" in text.split(),
+                 "%s: MLSD names the files" % what, text)
+        part = lab.path("part-%s-%s-%s" % (srv.name, c.name, c.mode))
+        with open(src["50m"], "rb") as f, open(part, "wb") as o:
+            o.write(f.read(1234567))
+        ok, text = c.resume("f50m", part)
+        t.ok(ok and L.sha256(part) == src["50msum"],
+             "%s: REST resumes a download, same sha256" % what, text)
 
     # ABOR of a running download, then the session goes on.  Passive:
     # ABOR while the data connection is still open, as ftplib's docs
@@ -69,8 +61,7 @@ for srv in servers:
     # cross ssh.  Active: the client closes its data socket first.
     for active in (False, True):
         mode = "active" if active else "passive"
-        f = Ftplib(fwd.port, srv.user, srv.password, active,
-                   srv.cwd).session()
+        f = srv.client(Ftplib, fwd.port, active).session()
         try:
             conn = f.transfercmd("RETR f50m")
             got = conn.recv(65536)
@@ -98,7 +89,7 @@ for srv in servers:
     # Active mode costs one remote forward per session, not per transfer
     # (OpenSSH's master never shrinks its table), and that forward lets
     # a connection through only while a transfer waits for one.
-    f = Ftplib(fwd.port, srv.user, srv.password, True, srv.cwd).session()
+    f = srv.client(Ftplib, fwd.port, True).session()
     f.voidcmd("TYPE I")
     seen = set()
     with open(src["1"], "rb") as one:

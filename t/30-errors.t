@@ -165,24 +165,21 @@ with lab.setup(t):
     odd = lab.start_pyftpdlib(user="d'arcy o", password="it's, a \"pw\"; ok",
                               name="pyftpd-odd")
     fodd = lab.start_ftpfwd(odd.port, log="ftpfwd-odd.log")
-ODD_DIR = "a dir's \"name\"; too"
+odd.cwd = "a dir's \"name\"; too"
+odd.root = os.path.join(odd.root, odd.cwd)
+os.mkdir(odd.root)
 ODD_FILE = "it's a \"file\"; ok"
-os.mkdir(os.path.join(odd.root, ODD_DIR))
-odd_src = L.make_file(os.path.join(odd.root, ODD_DIR, ODD_FILE), 100000)
+odd_src = L.make_file(os.path.join(odd.root, ODD_FILE), 100000)
 odd_sum = L.sha256(odd_src)
-for cls in CLIENTS:
-    c = cls(fodd.port, odd.user, odd.password, False, ODD_DIR)
-    got = lab.path("%s got %s" % (c.name, ODD_FILE))
-    ok, text = c.get(ODD_FILE, got)
-    t.ok(ok and os.path.exists(got) and L.sha256(got) == odd_sum,
-         "%s: that login, then RETR of that file in that directory, same "
-         "sha256" % c.name, text + lab.tail("pyftpd-odd.log"))
-    up = "%s up %s" % (c.name, ODD_FILE)
-    ok, text = c.put(odd_src, up)
-    dest = os.path.join(odd.root, ODD_DIR, up)
-    t.ok(ok and os.path.exists(dest) and L.sha256(dest) == odd_sum,
-         "%s: and STOR of a file so named, same sha256" % c.name,
-         text + lab.tail("pyftpd-odd.log"))
+for c in L.matrix(CLIENTS, fodd.port, odd):
+    for verb, transfer in L.both_ways(
+            c, odd, ODD_FILE, lab.path("%s %s got %s" % (c.name, c.mode,
+                                                        ODD_FILE)),
+            odd_src, "%s %s up %s" % (c.name, c.mode, ODD_FILE), odd_sum):
+        ok, text = transfer()
+        t.ok(ok, "%s %s: that login, then %s of a file so named in that "
+             "directory, same sha256" % (c.name, c.mode, verb),
+             text + lab.tail("pyftpd-odd.log"))
 
 # -- The FTP server is unreachable ------------------------------------
 dead = lab.start_ftpfwd(L.free_port(), log="ftpfwd-dead.log")

@@ -29,14 +29,6 @@ def ftpfwd(*args, timeout=30):
                           timeout=timeout)
 
 
-def fetch(port, active=False, name="f1m"):
-    out = lab.path("got")
-    if os.path.exists(out):
-        os.unlink(out)
-    ok, text = Curl(port, srv.user, srv.password, active).get(name, out)
-    return ok and L.sha256(out) == want, text
-
-
 # -- The command line --------------------------------------------------
 r = ftpfwd("-V")
 t.ok(r.returncode == 0 and r.stdout.startswith("ftpfwd "), "-V prints "
@@ -86,7 +78,7 @@ p = lab.spawn([L.FTPFWD, "-d", "-F", lab.ssh_config, "-L",
 L.wait_for("ftpfwd by name", lambda: "ready, master at %s" % lab.ctl in
            lab.log("byname.log") or p.poll() is not None)
 port = L.allocated_port(lab.log("byname.log"))
-ok, text = fetch(port)
+ok, text = L.fetch(srv.client(Curl, port), "f1m", lab.path("got"), want)
 t.ok(ok, "found the master through ssh -G destination", text)
 # TcpNoDelay=yes (the default): one short session on the master, so that
 # sshd turns Nagle off (the speed itself is measured by make bench).
@@ -130,7 +122,8 @@ dpid = lab.listener_pid(fport)
 t.ok(dpid is not None, "-f: a daemon listens on the port")
 if dpid:
     lab.adopt(dpid)
-ok, text = fetch(fport, active=True)
+ok, text = L.fetch(srv.client(Curl, fport, True), "f1m", lab.path("got"),
+                   want)
 t.ok(ok, "-f: an active transfer through the daemon", text)
 # The port held by something else (the same master's ftpfwd: t/45).
 taker = socket.socket()
@@ -216,10 +209,9 @@ lab.spawn(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % wport,
                                                    lab.ctl)],
           "socat.log")
 L.wait_for("socat", L.port_open(wport))
-for active in (False, True):
-    ok, text = fetch(wport, active=active)
-    t.ok(ok, "-W under socat: %s transfer" %
-         ("active" if active else "passive"), text)
+for c in L.matrix([Curl], wport, srv):
+    ok, text = L.fetch(c, "f1m", lab.path("got"), want)
+    t.ok(ok, "-W under socat: %s transfer" % c.mode, text)
 
 # -W on pipes, as a batch job would: every reply it is owed arrives,
 # though its input ends before the server has said a word.

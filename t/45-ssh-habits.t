@@ -45,6 +45,7 @@ with lab.setup(t):
 L.make_file(os.path.join(srv.root, "f1m"), 1000 * 1000)
 want = L.sha256(os.path.join(srv.root, "f1m"))
 port = L.free_port()
+recipe = srv.client(Curl, port)   # through the recipe's ftpfwd
 ctl = lab.path("cm-ftpgw")
 # The recipe as written; only what names this machine is replaced: the
 # host, the ControlPath (not under the real ~/.ssh), the ports.
@@ -89,19 +90,14 @@ def ftpfwds():
     return pids
 
 
-def fetch():
-    c = Curl(port, srv.user, srv.password, False, srv.cwd)
-    ok, out = c.get("f1m", lab.path("got"))
-    return ok and L.sha256(lab.path("got")) == want
-
-
 # -- ssh -fN, as the README says --------------------------------------------
 t0 = time.monotonic()
 r = ssh("-fN", "ftpgw")
 L.wait_for("the recipe's forward", L.port_open(port), timeout=10)
 t.ok(r.returncode == 0 and time.monotonic() - t0 < 5,
      "ssh -fN ftpgw: master and forward up within 5 s", r.stderr)
-t.ok(fetch(), "a download through the recipe's forward, sha256")
+ok, text = L.fetch(recipe, "f1m", lab.path("got"), want)
+t.ok(ok, "a download through the recipe's forward, sha256", text)
 pids = ftpfwds()
 t.is_(len(pids), 1, "one ftpfwd")
 # A login that does not share the master runs LocalCommand again: the
@@ -166,8 +162,10 @@ t.ok(time.monotonic() - t0 < 1, "ssh -O exit: ftpfwd gone within 1 s "
 # -- ControlPersist=5: the master goes by itself, and ftpfwd with it -----
 r = ssh("-o", "ControlPersist=5", "ftpgw", "true")
 L.wait_for("the recipe's forward", L.port_open(port), timeout=10)
-t.ok(r.returncode == 0 and fetch(),
-     "ControlPersist=5: forward up after ssh ftpgw true, download works")
+ok, text = L.fetch(recipe, "f1m", lab.path("got"), want)
+t.ok(r.returncode == 0 and ok,
+     "ControlPersist=5: forward up after ssh ftpgw true, download works",
+     r.stderr + text)
 pids = ftpfwds()
 # ftpfwd watches the master's pid, not a mux connection, which would
 # count as a live channel and keep the master from ever expiring.
@@ -186,8 +184,9 @@ fwd = subprocess.Popen([L.FTPFWD, "-d", "-F", cfg, "-o", "StartMaster=yes",
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 lab.adopt(fwd)
 L.wait_for("StartMaster's forward", L.port_open(port), timeout=20)
-t.ok(os.path.exists(ctl) and fetch(),
-     "StartMaster=yes: no master, so ftpfwd started one and serves")
+ok, text = L.fetch(recipe, "f1m", lab.path("got"), want)
+t.ok(os.path.exists(ctl) and ok,
+     "StartMaster=yes: no master, so ftpfwd started one and serves", text)
 ssh("-O", "exit", "ftpgw")
 fwd.wait(timeout=10)
 
@@ -202,10 +201,9 @@ else:
                     "-S", lab.ctl, "-L", "0:127.0.0.1:%d" % srv.port],
                    "activate.log")
     L.wait_for("the activated socket", L.port_open(sport))
-    c = Curl(sport, srv.user, srv.password, False, srv.cwd)
-    ok, out = c.get("f1m", lab.path("got-sa"))
-    t.ok(ok and L.sha256(lab.path("got-sa")) == want and
-         "serving 1 socket from the service manager" in
+    ok, out = L.fetch(srv.client(Curl, sport), "f1m", lab.path("got-sa"),
+                      want)
+    t.ok(ok and "serving 1 socket from the service manager" in
          lab.log("activate.log"), "socket activation: ftpfwd serves the "
          "listener it was passed", out + lab.log("activate.log"))
     sa.terminate()

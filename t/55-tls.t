@@ -48,37 +48,29 @@ def curl_active_ftps_works():
 CURL_ACTIVE_FTPS = curl_active_ftps_works()
 
 
+WORDS = {"RETR": "download", "STOR": "upload"}   # in the tests' names
+
+
 def matrix(label, servers, clients, args):
     tag = label.replace(" ", "-")               # for file names
     for srv in servers:
         fwd = lab.start_ftpfwd(srv.port, *args,
                                log="fwd-%s-%s.log" % (tag, srv.name))
-        for C in clients:
-            for active in (False, True):
-                mode = "active" if active else "passive"
-                name = "%s, %s, %s, %s" % (label, srv.name, C.name, mode)
-                if (C is CurlTLS and active and not CURL_ACTIVE_FTPS):
-                    for what in ("download", "upload"):
-                        t.skip("%s: %s" % (name, what), "curl %s never "
-                               "starts TLS on an active data connection, "
-                               "even straight to vsftpd" %
-                               curl_version)
-                    continue
-                c = C(fwd.port, srv.user, srv.password, active, srv.cwd,
-                      ca=CA)
-                got = lab.path("got-%s-%s-%s-%s" % (tag, srv.name,
-                                                    C.name[:4], mode))
-                ok, out = c.get("f3m", got)
-                t.ok(ok and L.sha256(got) == want[srv.name],
-                     "%s: download, sha256" % name,
-                     out + "\n" + lab.tail(fwd.logname))
-                remote = "up-%s-%s-%s" % (tag, C.name[:4], mode)
-                ok, out = c.put(got if ok else os.path.join(srv.root,
-                                                            "f3m"), remote)
-                path = os.path.join(srv.root, remote)
-                t.ok(ok and os.path.exists(path) and
-                     L.sha256(path) == want[srv.name],
-                     "%s: upload, sha256" % name,
+        for c in L.matrix(clients, fwd.port, srv, ca=CA):
+            name = "%s, %s, %s, %s" % (label, srv.name, c.name, c.mode)
+            if type(c) is CurlTLS and c.active and not CURL_ACTIVE_FTPS:
+                for what in WORDS.values():
+                    t.skip("%s: %s" % (name, what), "curl %s never starts "
+                           "TLS on an active data connection, even "
+                           "straight to vsftpd" % curl_version)
+                continue
+            stem = "%s-%s-%s" % (tag, c.name[:4], c.mode)
+            for verb, transfer in L.both_ways(
+                    c, srv, "f3m", lab.path("got-%s-%s" % (srv.name, stem)),
+                    os.path.join(srv.root, "f3m"), "up-" + stem,
+                    want[srv.name]):
+                ok, out = transfer()
+                t.ok(ok, "%s: %s, sha256" % (name, WORDS[verb]),
                      out + "\n" + lab.tail(fwd.logname))
         fwd.terminate()
         fwd.wait()
@@ -222,10 +214,9 @@ t.ok(closed and "TLS to the FTP server ftp.example failed: certificate "
 fwd = lab.start_ftpfwd(vs.port, "-o", "UpstreamTLS=explicit", "-o",
                        "UpstreamCAFile=" + pki["other-ca"], "-o",
                        "UpstreamVerify=no", log="noverify.log")
-c = Ftplib(fwd.port, vs.user, vs.password, False, vs.cwd)
-ok, out = c.get("f3m", lab.path("noverify"))
-t.ok(ok and L.sha256(lab.path("noverify")) == want[vs.name],
-     "UpstreamVerify=no: the same server is used", out)
+ok, out = L.fetch(vs.client(Ftplib, fwd.port), "f3m", lab.path("noverify"),
+                  want[vs.name])
+t.ok(ok, "UpstreamVerify=no: the same server is used", out)
 lines = lab.log("noverify.log").splitlines()
 start = [i for i, ln in enumerate(lines) if "WARNING: UpstreamVerify=no" in ln]
 first = [ln for ln in lines if "#1 " in ln][:2]
@@ -255,12 +246,10 @@ vi = lab.start_vsftpd(["implicit_ssl=YES"], tls=True, name="vsftpd-implicit")
 L.make_file(os.path.join(vi.root, "f3m"), SIZE)
 fwd = lab.start_ftpfwd(vi.port, "-o", "UpstreamTLS=implicit", "-o",
                        "UpstreamCAFile=" + CA, log="implicit-up.log")
-for active in (False, True):
-    c = Curl(fwd.port, vi.user, vi.password, active, vi.cwd)
-    ok, out = c.get("f3m", lab.path("imp%d" % active))
-    t.ok(ok and L.sha256(lab.path("imp%d" % active)) == L.sha256(
-        os.path.join(vi.root, "f3m")), "UpstreamTLS=implicit, %s: "
-        "download" % ("active" if active else "passive"), out)
+for c in L.matrix([Curl], fwd.port, vi):
+    ok, out = L.fetch(c, "f3m", lab.path("imp-" + c.mode),
+                      L.sha256(os.path.join(vi.root, "f3m")))
+    t.ok(ok, "UpstreamTLS=implicit, %s: download" % c.mode, out)
 fwd.terminate()
 fwd.wait()
 vp = plain_servers[0]

@@ -53,28 +53,19 @@ def modes_logged(log, verb, mode):
 
 def matrix(what, fwd, srv, client_fam):
     """Every client; passive and active; RETR and STOR."""
-    for cls in CLIENTS:
-        for active in (False, True):
-            mode = CONFIGS[what][1][active]
-            c = cls(fwd.port, srv.user, srv.password, active, srv.cwd,
-                    host=hostport(client_fam))
-            name = "%s %s %s %s" % (srv.name, cls.name, mode,
-                                    "from IPv6" if client_fam == 6 else
-                                    "IPv4")
-            tag = re.sub(r"\W", "_", name)
-            for verb in ("RETR", "STOR"):
-                before = modes_logged(lab.log(fwd.logname), verb, mode)
-                if verb == "RETR":
-                    out = lab.path("dl-" + tag)
-                    ok, text = c.get("f", out)
-                else:
-                    ok, text = c.put(src, "up-" + tag)
-                    out = os.path.join(srv.root, "up-" + tag)
-                t.ok(ok and os.path.exists(out) and
-                     L.sha256(out) == srcsum and
-                     modes_logged(lab.log(fwd.logname), verb, mode) > before,
-                     "%s: %s, same sha256, data %s" % (name, verb, mode),
-                     text + lab.log(fwd.logname)[-1500:])
+    for c in L.matrix(CLIENTS, fwd.port, srv, host=hostport(client_fam)):
+        mode = CONFIGS[what][1][c.active]
+        name = "%s %s %s %s" % (srv.name, c.name, mode,
+                                "from IPv6" if client_fam == 6 else "IPv4")
+        tag = re.sub(r"\W", "_", name)
+        for verb, transfer in L.both_ways(c, srv, "f", lab.path("dl-" + tag),
+                                          src, "up-" + tag, srcsum):
+            before = modes_logged(lab.log(fwd.logname), verb, mode)
+            ok, text = transfer()
+            t.ok(ok and
+                 modes_logged(lab.log(fwd.logname), verb, mode) > before,
+                 "%s: %s, same sha256, data %s" % (name, verb, mode),
+                 text + lab.log(fwd.logname)[-1500:])
 
 
 fwds = {}
@@ -176,11 +167,9 @@ with lab.setup(t):
     a2p = lab.start_ftpfwd(act_only.port, "-o", "ActiveMode=passive",
                            log="ftpfwd-act-only-a2p.log")
 for cls in CLIENTS:
-    c = cls(p2a.port, act_only.user, act_only.password, False, act_only.cwd)
-    out = lab.path("dl-act-only-" + cls.name)
-    ok, text = c.get("f", out)
-    t.ok(ok and os.path.exists(out) and L.sha256(out) == srcsum,
-         "an active-only server, PassiveMode=active: %s passive RETR, "
+    ok, text = L.fetch(act_only.client(cls, p2a.port), "f",
+                       lab.path("dl-act-only-" + cls.name), srcsum)
+    t.ok(ok, "an active-only server, PassiveMode=active: %s passive RETR, "
          "same sha256" % cls.name, text)
 # ActiveMode=passive against it: the transfer's precise 425, and the
 # session goes on.
@@ -217,17 +206,12 @@ vs = servers[4][0]
 with lab.setup(t):
     auto = restricted.start_ftpfwd(vs.port, log="ftpfwd-auto.log")
 for cls in CLIENTS:
-    c = cls(auto.port, vs.user, vs.password, True, vs.cwd)
-    out = restricted.path("dl-auto-" + cls.name)
-    ok, text = c.get("f", out)
-    t.ok(ok and os.path.exists(out) and L.sha256(out) == srcsum,
-         "AllowTcpForwarding local: %s active RETR, same sha256" % cls.name,
-         text + restricted.log(auto.logname)[-1500:])
-    ok, text = c.put(src, "up-auto-" + cls.name)
-    dest = os.path.join(vs.root, "up-auto-" + cls.name)
-    t.ok(ok and os.path.exists(dest) and L.sha256(dest) == srcsum,
-         "AllowTcpForwarding local: %s active STOR, same sha256" % cls.name,
-         text)
+    c = vs.client(cls, auto.port, True)
+    for verb, transfer in L.both_ways(c, vs, "f", restricted.path(
+            "dl-auto-" + cls.name), src, "up-auto-" + cls.name, srcsum):
+        ok, text = transfer()
+        t.ok(ok, "AllowTcpForwarding local: %s active %s, same sha256" % (
+             cls.name, verb), text + restricted.log(auto.logname)[-1500:])
 log = restricted.log(auto.logname)
 t.is_(log.count("ssh refused a remote forward"), 1,
       "ActiveMode=auto: the fallback is logged once")
@@ -266,14 +250,13 @@ for cmd in ("PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|"):
           "mode (PASV or EPSV)", "ActiveMode=off: %s gets 502" %
           cmd.split()[0])
 c.close()
-ok, text = Curl(off.port, vs.user, vs.password, False, vs.cwd).get(
-    "f", restricted.path("dl-off"))
-t.ok(ok and L.sha256(restricted.path("dl-off")) == srcsum,
-     "ActiveMode=off: passive transfers still work", text)
+ok, text = L.fetch(vs.client(Curl, off.port), "f",
+                   restricted.path("dl-off"), srcsum)
+t.ok(ok, "ActiveMode=off: passive transfers still work", text)
 # lftp, told to use active mode, falls back to passive on the 502.
-ok, text = Lftp(off.port, vs.user, vs.password, True, vs.cwd).get(
-    "f", restricted.path("dl-off-lftp"))
-t.ok(ok and L.sha256(restricted.path("dl-off-lftp")) == srcsum and
+ok, text = L.fetch(vs.client(Lftp, off.port, True), "f",
+                   restricted.path("dl-off-lftp"), srcsum)
+t.ok(ok and
      modes_logged(restricted.log(off.logname), "RETR", "passive") == 2,
      "ActiveMode=off: lftp in active mode falls back to passive", text)
 t.done()

@@ -1,13 +1,13 @@
 # A server that sends what it should not: ftpfwd answers the client
 # precisely, keeps the session, and stays up for everyone else; the same
 # when the bad reply answers ftpfwd's own PASV (ActiveMode=passive).
-import ftplib
 import hashlib
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
+from clients import Ftplib                        # noqa: E402
 
 PAYLOAD_SUM = hashlib.sha256(b"hostile but honest data\n" * 1000).hexdigest()
 
@@ -55,32 +55,18 @@ for user in ("garbage", "range", "portzero", "longpasv"):
     c.close()
 
 
-def fetch(user, f_port=None, active=False):
-    f = ftplib.FTP()
-    f.connect("127.0.0.1", f_port or fwd.port, timeout=20)
-    f.login(user, "x")
-    f.set_pasv(not active)
-    data = []
-    f.retrbinary("RETR x", data.append)
-    f.quit()
-    return hashlib.sha256(b"".join(data)).hexdigest()
-
-
+# The user names the server's trick; the file is always x.
 for user, what in (("elsewhere", "a 227 naming another host is ignored "
                     "(PasvAddress=ignore)"),
                    ("multiline", "a multi-line 227 is rewritten"),
                    ("split", "replies split into single bytes")):
-    try:
-        got = fetch(user)
-    except (ftplib.Error, OSError, EOFError) as e:
-        got = repr(e)
-    t.is_(got, PAYLOAD_SUM, what + ": the download arrives intact")
-    try:
-        got = fetch(user, a2p.port, active=True)
-    except (ftplib.Error, OSError, EOFError) as e:
-        got = repr(e)
-    t.is_(got, PAYLOAD_SUM, what + ", to ftpfwd's own PASV: the active "
-          "download arrives intact")
+    ok, text = L.fetch(Ftplib(fwd.port, user, "x", False), "x",
+                       lab.path("got-" + user), PAYLOAD_SUM)
+    t.ok(ok, what + ": the download arrives intact", text)
+    ok, text = L.fetch(Ftplib(a2p.port, user, "x", True), "x",
+                       lab.path("got-a2p-" + user), PAYLOAD_SUM)
+    t.ok(ok, what + ", to ftpfwd's own PASV: the active download arrives "
+         "intact", text)
 
 # PasvAddress: the 227's address (127.0.0.2 here) is ignored by default
 # and used with PasvAddress=trust.
@@ -109,7 +95,9 @@ t.ok(c.closed(), "and the client's connection closes")
 mute = L.Raw(fwd.port)
 mute.reply()
 mute.send(b"USER mute\r\n")
-t.is_(fetch("plain"), PAYLOAD_SUM, "a mute server's session stalls no other")
+ok, text = L.fetch(Ftplib(fwd.port, "plain", "x", False), "x",
+                   lab.path("got-plain"), PAYLOAD_SUM)
+t.ok(ok, "a mute server's session stalls no other", text)
 mute.sock.settimeout(15)
 t.is_(mute.reply(), "421 ftpfwd: idle timeout, closing control connection",
       "the mute server's client gets 421 at IdleTimeout")

@@ -22,6 +22,7 @@ lab = L.Lab.started(t, "memcheck")
 with lab.setup(t):
     srv = lab.start_vsftpd()
 src = L.make_file(os.path.join(srv.root, "f"), 3 * 1000 * 1000)
+srcsum = L.sha256(src)
 
 
 def under_valgrind(name, *args):
@@ -49,21 +50,17 @@ def report_clean(p, report, what):
 
 def every_client(port, what):
     done = 0
-    for cls in CLIENTS:
-        for active in (False, True):
-            c = cls(port, srv.user, srv.password, active, srv.cwd)
-            tag = "%s-%d-%d" % (c.name, active, len(what))
-            out = lab.path("o-" + tag)
-            ok1, _ = c.get("f", out)
-            ok2, _ = c.put(out, "u-" + tag)
-            done += ok1 and ok2 and L.sha256(out) == L.sha256(src)
+    for c in L.matrix(CLIENTS, port, srv):
+        tag = "%s-%s-%d" % (c.name, c.mode, len(what))
+        done += all([transfer()[0] for _, transfer in L.both_ways(
+            c, srv, "f", lab.path("o-" + tag), src, "u-" + tag, srcsum)])
     t.is_(done, 2 * len(CLIENTS), "every client, both modes, under "
           "valgrind" + what)
 
 
 def aborts(port):
     for active in (False, True):
-        f = Ftplib(port, srv.user, srv.password, active, srv.cwd).session()
+        f = srv.client(Ftplib, port, active).session()
         conn = f.transfercmd("RETR f")
         conn.recv(1000)
         if active:

@@ -486,6 +486,49 @@ class Server:
         self.user, self.password, self.proc = user, password, proc
         self.cwd = cwd          # where root is, as the FTP client sees it
 
+    def client(self, cls, port, active=False, **kw):
+        """A client of class cls (t/clients.py) logging in here through
+        port (ftpfwd's), into cwd; kw: host, ca."""
+        return cls(port, self.user, self.password, active, self.cwd, **kw)
+
+
+def fetch(client, remote, local, want):
+    """Download remote into local, with client: (whether the client
+    says it succeeded and local has the sha256 want, what it printed).
+    A local file from before is removed first, to prove nothing."""
+    if os.path.exists(local):
+        os.unlink(local)
+    ok, text = client.get(remote, local)
+    return ok and os.path.exists(local) and sha256(local) == want, text
+
+
+def store(client, local, remote, dest, want):
+    """Upload local as remote, with client: (whether the client says it
+    succeeded and dest, where the server keeps remote, has the sha256
+    want, what it printed).  A dest from before is removed first."""
+    if os.path.exists(dest):
+        os.unlink(dest)
+    ok, text = client.put(local, remote)
+    return ok and os.path.exists(dest) and sha256(dest) == want, text
+
+
+def matrix(classes, port, srv, **kw):
+    """The matrix's clients and modes: each class, passive then active,
+    logging in to srv through port (ftpfwd's); kw: host, ca."""
+    for cls in classes:
+        for active in (False, True):
+            yield srv.client(cls, port, active, **kw)
+
+
+def both_ways(client, srv, remote, local, src, up, want):
+    """The matrix's directions: ("RETR", transfer), remote downloaded
+    into local, then ("STOR", transfer), src uploaded as up, which srv
+    keeps in its root; transfer() is fetch's or store's (ok, text), ok
+    only where the file arrived with the sha256 want."""
+    yield "RETR", lambda: fetch(client, remote, local, want)
+    yield "STOR", lambda: store(client, src, up, os.path.join(srv.root, up),
+                                want)
+
 
 def ftp_port_of(reply227):
     """The port in a 227 reply, as a client would compute it."""
