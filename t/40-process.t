@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
-from clients import Curl                          # noqa: E402
+from clients import Curl, Ftplib                  # noqa: E402
 
 t = L.Tap()
 lab = L.Lab.started(t, "process")
@@ -246,9 +246,7 @@ t.is_(a.cmd("NOOP")[:4], "200 ", "the first two sessions are untouched")
 b.close()
 
 # A transfer that outlasts IdleTimeout while the control is silent.
-f = ftplib.FTP()
-f.connect("127.0.0.1", lim.port, timeout=30)
-f.login(srv.user, srv.password)
+f = srv.client(Ftplib, lim.port).session(timeout=30)
 f.voidcmd("TYPE I")
 conn = f.transfercmd("RETR f50m")
 got, quiet = 0, True

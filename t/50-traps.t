@@ -1,13 +1,13 @@
 # Client habits that trip proxies up, each with the real client:
 # lftp's ABOR behind Telnet IP+SYNCH, lftp's doubled 0xFF bytes, and
 # Python ftplib on IPv6 (EPSV and EPRT) against an IPv4 server.
-import ftplib
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
+from clients import Ftplib                        # noqa: E402
 
 t = L.Tap()
 lab = L.Lab.started(t, "traps")
@@ -67,25 +67,11 @@ if not L.HAVE_V6:
         t.skip(what, "no IPv6 loopback on this machine")
 else:
     f6 = lab.start_ftpfwd(vs.port, "-vv", bind="[::1]", log="ftpfwd-v6.log")
-    for active in (False, True):
-        mode = "active" if active else "passive"
-        f = ftplib.FTP()
-        try:
-            f.connect("::1", f6.port, timeout=30)
-            f.login("anonymous", "x")
-            f.set_pasv(not active)
-            f.cwd("pub")
-            data = []
-            f.retrbinary("RETR f1m", data.append)
-            f.quit()
-            with open(one, "rb") as src:
-                t.ok(b"".join(data) == src.read(),
-                     "ftplib on [::1], %s (%s) to an IPv4 server" %
-                     (mode, "EPRT" if active else "EPSV"))
-        except (ftplib.Error, OSError, EOFError) as e:
-            t.ok(False, "ftplib on [::1], %s" % mode, repr(e))
-        finally:
-            f.close()
+    for c in L.matrix([Ftplib], f6.port, vs, host="::1"):
+        ok, text = L.fetch(c, "f1m", lab.path("v6-" + c.mode),
+                           L.sha256(one))
+        t.ok(ok, "ftplib on [::1], %s (%s) to an IPv4 server" %
+             (c.mode, "EPRT" if c.active else "EPSV"), text)
     log = lab.log(f6.logname)
     t.ok("client EPSV" in log and "client EPRT" in log and
          "remote forward 127.0.0.1:" in log and "-> ::1:" in log,

@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
 from clients import (Curl, Lftp, Ftplib, TLS_CLIENTS,  # noqa: E402
-                     CurlTLS)
+                     CurlTLS, FtplibTLS)
 
 t = L.Tap()
 lab = L.Lab.started(t, "tls")
@@ -99,8 +99,7 @@ for srv in tls_servers:
 # records it reads as plain bytes, and the sha256 would differ.
 for srv, args in ((tls_servers[0], UP + CL), (plain_servers[0], CL)):
     fwd = lab.start_ftpfwd(srv.port, *args, log="protc-%s.log" % srv.name)
-    f = TLS_CLIENTS[2](fwd.port, srv.user, srv.password, False, srv.cwd,
-                       ca=CA).session()          # logged in, PROT P
+    f = srv.client(FtplibTLS, fwd.port, ca=CA).session()  # and PROT P
     f.prot_c()
     data = []
     f.retrbinary("RETR f3m", data.append)
@@ -119,24 +118,11 @@ for srv, args in ((tls_servers[0], UP + CL), (plain_servers[0], CL)):
 vs = tls_servers[0]
 
 
-def plain_session(port):
-    f = ftplib.FTP()
-    f.connect("127.0.0.1", port, timeout=20)
-    f.login(vs.user, vs.password)
-    f.cwd(vs.cwd)
-    return f
-
-
-def tls_session(port):
-    return TLS_CLIENTS[2](port, vs.user, vs.password, False, vs.cwd,
-                          ca=CA).session()
-
-
-for label, args, session in (("TLS client", UP + CL, tls_session),
-                             ("plain client", UP, plain_session)):
+for label, args, cls in (("TLS client", UP + CL, FtplibTLS),
+                         ("plain client", UP, Ftplib)):
     log = "reset-%s.log" % label.split()[0]
     fwd = lab.start_ftpfwd(vs.port, *args, log=log)
-    f = session(fwd.port)
+    f = vs.client(cls, fwd.port, ca=CA).session(timeout=20)
     f.voidcmd("TYPE I")
     conn = f.transfercmd("STOR cut-short")
     conn.sendall(b"x" * 1000000)
@@ -163,7 +149,7 @@ for label, args, session in (("TLS client", UP + CL, tls_session),
 # connection must go with the final reply, not stay for the session.
 vs = tls_servers[0]
 fwd = lab.start_ftpfwd(vs.port, *UP, log="refused-retr.log")
-f = Ftplib(fwd.port, vs.user, vs.password, False, vs.cwd).session()
+f = vs.client(Ftplib, fwd.port).session()
 f.voidcmd("TYPE I")
 before = L.fds(fwd.pid)
 refused = 0

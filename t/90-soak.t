@@ -12,6 +12,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
+from clients import Ftplib                        # noqa: E402
 
 TOTAL = int(os.environ.get("SOAK_TRANSFERS", "400"))
 WORKERS = 20
@@ -26,15 +27,6 @@ src = L.make_file(os.path.join(srv.root, "src"), 256 * 1024)
 with open(src, "rb") as f:
     SRC = f.read()
 WANT = hashlib.sha256(SRC).hexdigest()
-
-
-def login(active):
-    f = ftplib.FTP()
-    f.connect("127.0.0.1", fwd.port, timeout=60)
-    f.login(srv.user, srv.password)
-    f.set_pasv(not active)
-    f.cwd(srv.cwd)
-    return f
 
 
 class Worker(threading.Thread):
@@ -53,7 +45,8 @@ class Worker(threading.Thread):
                     if f is not None:
                         f.quit()
                         f.close()
-                    f = login(active)
+                    f = srv.client(Ftplib, fwd.port, active).session(
+                        timeout=60)
                 f.set_pasv(not active)
                 kind = i % 10
                 if kind == 9:               # abort a running download

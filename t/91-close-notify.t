@@ -28,6 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
+from clients import Ftplib                        # noqa: E402
 
 COARSE = 4096
 FINE = 256
@@ -117,10 +118,7 @@ def upload(ftp, size):
     return reply, intact, ended, full
 
 
-ftp = ftplib.FTP()
-ftp.connect("127.0.0.1", fwd.port, timeout=20)
-ftp.login(vs.user, vs.password)
-ftp.cwd(vs.cwd)
+ftp = vs.client(Ftplib, fwd.port).session(timeout=20)
 ftp.voidcmd("TYPE I")
 bad, ends_full, tried, last = [], [], 0, 0
 for start, step in ((COARSE, COARSE), (None, FINE)):

@@ -1,6 +1,5 @@
 # Faults: the master dies mid-transfer, sshd's forwarding policy says no
 # in each of its ways, and clients vanish mid-command and mid-transfer.
-import ftplib
 import os
 import signal
 import sys
@@ -8,6 +7,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
+from clients import Ftplib                        # noqa: E402
 
 t = L.Tap()
 
@@ -23,10 +23,7 @@ def lab_with(name, sshd_extra=(), *ftpfwd_args):
 
 # -- The master dies in the middle of a transfer ------------------------
 lab, srv, fwd = lab_with("faults")
-busy = ftplib.FTP()
-busy.connect("127.0.0.1", fwd.port, timeout=10)
-busy.login(srv.user, srv.password)
-busy.cwd(srv.cwd)
+busy = srv.client(Ftplib, fwd.port).session(timeout=10)
 conn = busy.transfercmd("RETR f50m")
 conn.recv(65536)                       # the transfer is under way
 idle = L.Raw(fwd.port)
@@ -67,11 +64,7 @@ c = L.Raw(fwd.port)
 c.login(srv.user, srv.password)
 c.send(b"PORT 127,0,0")                # mid-command, no end of line
 c.close()
-f = ftplib.FTP()
-f.connect("127.0.0.1", fwd.port, timeout=10)
-f.login(srv.user, srv.password)
-f.cwd(srv.cwd)
-f.set_pasv(False)
+f = srv.client(Ftplib, fwd.port, True).session(timeout=10)
 conn = f.transfercmd("RETR f50m")      # active: a remote forward is open
 conn.recv(65536)
 conn.close()

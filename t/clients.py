@@ -144,9 +144,11 @@ class Ftplib(Client):
     def protect(self, f):
         pass
 
-    def session(self):
+    def session(self, timeout=TIMEOUT):
+        """Connected, logged in, in cwd, in the client's mode: the
+        ftplib.FTP object, for what the other methods do not do."""
         f = self.connection()
-        f.connect(self.host, self.port, timeout=TIMEOUT)
+        f.connect(self.host, self.port, timeout=timeout)
         f.login(self.user, self.password)      # FTP_TLS: AUTH TLS first
         self.protect(f)
         f.set_pasv(not self.active)
