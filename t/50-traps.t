@@ -2,12 +2,11 @@
 # lftp's ABOR behind Telnet IP+SYNCH, lftp's doubled 0xFF bytes, and
 # Python ftplib on IPv6 (EPSV and EPRT) against an IPv4 server.
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
-from clients import Ftplib                        # noqa: E402
+from clients import Ftplib, Lftp, lftp_quoted     # noqa: E402
 
 t = L.Tap()
 lab = L.Lab.started(t, "traps")
@@ -18,29 +17,15 @@ L.make_file(os.path.join(vs.root, "f50m"), 50 * 1000 * 1000)
 one = L.make_file(os.path.join(vs.root, "f1m"), 1000 * 1000)
 
 
-def lftp(port, passive, body):
-    """body may be bytes: lftp gets them as they are."""
-    if isinstance(body, str):
-        body = body.encode()
-    script = ("set cmd:fail-exit true; set net:max-retries 1; "
-              "set net:timeout 20; set ftp:passive-mode %s; "
-              "open -u anonymous,x -p %d 127.0.0.1; cd pub; " %
-              ("on" if passive else "off", port)).encode() + body
-    r = subprocess.run(["lftp", "-c", script], capture_output=True,
-                       timeout=120)
-    return r.returncode == 0, (r.stdout + r.stderr).decode("utf-8", "replace")
-
-
 # lftp aborts a download when its reader goes away (here: head), sending
 # ABOR behind Telnet IP and SYNCH; the next transfer in the same session
 # must work.
-for passive in (True, False):
-    mode = "passive" if passive else "active"
-    out = lab.path("after-abor-" + mode)
-    ok, text = lftp(fvs.port, passive, "cat f50m | head -c 1000 "
-                    ">/dev/null; get f1m -o %s" % out)
-    t.ok(ok and L.sha256(out) == L.sha256(one),
-         "lftp %s: ABOR mid-download, then the next RETR" % mode, text)
+for c in L.matrix([Lftp], fvs.port, vs):
+    out = lab.path("after-abor-" + c.mode)
+    ok, text = c.cmd("cat f50m | head -c 1000 >/dev/null; get f1m -o %s" %
+                     lftp_quoted(out))
+    t.ok(ok and os.path.exists(out) and L.sha256(out) == L.sha256(one),
+         "lftp %s: ABOR mid-download, then the next RETR" % c.mode, text)
 log = lab.log(fvs.logname)
 t.ok(log.count("client ABOR") == 2, "ftpfwd saw both ABORs as ABOR",
      log[-2000:])
@@ -55,7 +40,9 @@ with open(os.path.join(vs.root.encode(), b"ff\xff\xffname"), "wb") as f:
 results = []
 for port in (vs.port, fvs.port):
     out = lab.path("ff-%d" % port)
-    ok, text = lftp(port, True, b"get " + name + b" -o " + out.encode())
+    # As bytes, which Lftp.cmd passes as they are.
+    ok, text = vs.client(Lftp, port).cmd(b"get " + name + b" -o " +
+                                         out.encode())
     results.append((ok, os.path.exists(out) and os.path.getsize(out)))
 t.is_(results[0], (True, 1000), "a 0xFF file name: lftp gets it directly")
 t.is_(results[1], results[0], "a 0xFF file name: and through ftpfwd")
@@ -63,7 +50,8 @@ t.is_(results[1], results[0], "a 0xFF file name: and through ftpfwd")
 # ftplib over IPv6 uses EPSV and EPRT; the server is IPv4 only.
 if not L.HAVE_V6:
     for what in ("ftplib on [::1], passive", "ftplib on [::1], active",
-                 "EPSV and EPRT |2| from the client"):
+                 "EPSV and EPRT |2| from the client, IPv4 toward the "
+                 "server"):
         t.skip(what, "no IPv6 loopback on this machine")
 else:
     f6 = lab.start_ftpfwd(vs.port, "-vv", bind="[::1]", log="ftpfwd-v6.log")
