@@ -1,15 +1,15 @@
 # Every client against every server, passive and active, through ftpfwd:
 # downloads and uploads compared by sha256, listings, REST, ABOR, and
 # twenty sessions at once.
+import concurrent.futures
 import ftplib
 import os
 import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
-from clients import CLIENTS, Ftplib               # noqa: E402
+from clients import CLIENTS, Curl, Ftplib         # noqa: E402
 
 t = L.Tap()
 lab = L.Lab.started(t, "transfers")
@@ -138,24 +138,13 @@ for srv in servers:
     # Twenty sessions at once, half passive, half active.
     L.make_file(os.path.join(srv.root, "f5m"), 5 * 1000 * 1000)
     want = L.sha256(os.path.join(srv.root, "f5m"))
-    procs = []
-    for i in range(20):
-        out = lab.path("par-%s-%d" % (srv.name, i))
-        argv = ["curl", "-sS", "--max-time", "120", "--user",
-                "%s:%s" % (srv.user, srv.password),
-                "ftp://127.0.0.1:%d/%s/f5m" % (fwd.port, srv.cwd), "-o",
-                out]
-        if i % 2:
-            argv[1:1] = ["-P", "127.0.0.1"]
-        procs.append((out, subprocess.Popen(argv, stderr=subprocess.PIPE)))
-    good = 0
-    errs = []
-    for out, p in procs:
-        _, err = p.communicate()
-        if p.returncode == 0 and L.sha256(out) == want:
-            good += 1
-        else:
-            errs.append(err.decode("utf-8", "replace"))
+    def one_of_twenty(i):
+        return L.fetch(srv.client(Curl, fwd.port, i % 2 == 1), "f5m",
+                       lab.path("par-%s-%d" % (srv.name, i)), want)
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one_of_twenty, range(20)))
+    good = sum(ok for ok, _ in results)
+    errs = [text for ok, text in results if not ok]
     t.ok(good == 20, "%s: 20 concurrent sessions, all sha256 equal" %
          srv.name, "%d of 20 good\n%s" % (good, "\n".join(errs)))
 
