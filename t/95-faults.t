@@ -13,12 +13,12 @@ t = L.Tap()
 
 
 def lab_with(name, sshd_extra=(), *ftpfwd_args):
-    lab = L.Lab.started(t, name, list(sshd_extra))
-    with lab.setup(t):
-        srv = lab.start_vsftpd()
-        fwd = lab.start_ftpfwd(srv.port, *ftpfwd_args)
+    new = L.Lab.started(t, name, list(sshd_extra))
+    with new.setup(t):
+        srv = new.start_vsftpd()
+        fwd = new.start_ftpfwd(srv.port, *ftpfwd_args)
     L.make_file(os.path.join(srv.root, "f50m"), 50 * 1000 * 1000)
-    return lab, srv, fwd
+    return new, srv, fwd
 
 
 # -- The master dies in the middle of a transfer ------------------------

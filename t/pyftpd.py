@@ -14,6 +14,7 @@ from pyftpdlib.servers import ThreadedFTPServer
 
 port, root, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], \
     sys.argv[4]
+Handler = FTPHandler
 if len(sys.argv) > 5:
     from OpenSSL import SSL
     # pyftpdlib 1.5.7 drops TLS 1.3 data connections that resume the
@@ -24,18 +25,18 @@ if len(sys.argv) > 5:
     TLS_FTPHandler.keyfile = sys.argv[6]
     TLS_FTPHandler.tls_control_required = True
     TLS_FTPHandler.tls_data_required = True
-    FTPHandler = TLS_FTPHandler                    # noqa: F811
+    Handler = TLS_FTPHandler
 logging.basicConfig(level=logging.DEBUG,
                     format="%(asctime)s %(message)s")
 auth = DummyAuthorizer()
 auth.add_user(user, password, root, perm="elradfmwMT")
-FTPHandler.authorizer = auth
-FTPHandler.permit_foreign_addresses = False
-FTPHandler.banner = "pyftpdlib ready"
+Handler.authorizer = auth
+Handler.permit_foreign_addresses = False
+Handler.banner = "pyftpdlib ready"
 # The threaded model: Debian's pyftpdlib 1.5.7 in its default async model
 # loses about 1% of data connections with 20 transfers at once, even with
 # no ftpfwd in the path (measured: 3 of 240 curl downloads hung when
 # talking to it directly; 0 of 240 threaded).
 server = ThreadedFTPServer((os.environ.get("PYFTPD_HOST", "127.0.0.1"), port),
-                           FTPHandler)
+                           Handler)
 server.serve_forever()
