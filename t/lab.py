@@ -138,22 +138,41 @@ def pid_alive(pid):
 
 
 class Adopted:
-    """A process that is not our child (the master, a daemon), held by a
-    pidfd, with as much of Popen's interface as Lab.stop uses: a signal
-    through it reaches that process or none, never a later one that got
-    the same pid."""
+    """A process that is not our child (the master, a daemon), with as
+    much of Popen's interface as Lab.stop uses.  Held by a pidfd, through
+    which a signal reaches that process or none, never a later one that
+    got the same pid; where there are no pidfds (an old kernel, a seccomp
+    filter), by its pid and start time, which a later one does not
+    share."""
 
     def __init__(self, pid):
-        self.pid = pid
-        self.fd = os.pidfd_open(pid)
+        self.pid, self.fd = pid, None
+        try:
+            self.fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            raise
+        except OSError:
+            try:
+                self.started = proc_stat(pid)[19]
+            except OSError:
+                raise ProcessLookupError(pid)
 
     def poll(self):
         """None while it runs; its status is its parent's to know."""
-        return 0 if select.select([self.fd], [], [], 0)[0] else None
+        if self.fd is not None:
+            return 0 if select.select([self.fd], [], [], 0)[0] else None
+        try:
+            fields = proc_stat(self.pid)
+        except OSError:
+            return 0
+        return None if fields[19] == self.started and fields[0] != "Z" else 0
 
     def send_signal(self, sig):
         try:
-            signal.pidfd_send_signal(self.fd, sig)
+            if self.fd is not None:
+                signal.pidfd_send_signal(self.fd, sig)
+            elif self.poll() is None:
+                os.kill(self.pid, sig)
         except ProcessLookupError:
             pass                # it has exited
 
@@ -161,12 +180,18 @@ class Adopted:
         self.send_signal(signal.SIGKILL)
 
     def wait(self, timeout=None):
-        if not select.select([self.fd], [], [], timeout)[0]:
+        if self.fd is not None:
+            gone = select.select([self.fd], [], [], timeout)[0]
+        else:
+            gone = eventually(lambda: self.poll() is not None,
+                              WAIT if timeout is None else timeout)
+        if not gone:
             raise subprocess.TimeoutExpired("pid %d" % self.pid, timeout)
         return 0
 
     def close(self):
-        os.close(self.fd)
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 class Lab:
