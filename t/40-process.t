@@ -141,12 +141,12 @@ taker.close()
 elog = lab.path("e.log")
 r = ftpfwd("-f", "-E", elog, "-L", "127.0.0.1:0:127.0.0.1:%d" % srv.port,
            "-S", lab.ctl)
-eport = int(r.stderr.split("Allocated port ")[1].split()[0]) \
-    if "Allocated port" in r.stderr else 0
+eport = L.allocated_port(r.stderr) or 0
 epid = lab.listener_pid(eport) if eport else None
 if epid:
-    lab.pids.append(epid)
-ok, text = fetch(eport, active=False) if eport else (False, r.stderr)
+    lab.adopt(epid)
+ok, text = L.fetch(srv.client(Curl, eport), "f1m", lab.path("got"),
+                   want) if eport else (False, r.stderr)
 t.ok(ok and L.eventually(lambda: re.search(
     r"ftpfwd\[%d\]: #\d+ RETR passive [0-9.]+s 226" % (epid or 0),
     lab.log("e.log")) is not None),
