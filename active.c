@@ -54,9 +54,12 @@ act_accept(struct session *s)
 		logit(LL_ERROR, "#%u a connection through the remote forward "
 		    "while %s: reset", s->id, s->xfer.pending ? "the transfer "
 		    "already had its own" : "no transfer awaited one");
-		xfer_fail(s, "a second data connection came through the "
-		    "remote forward on the ssh server");
 		sock_reset_close(fd);
+		if (s->xfer.pending) {
+			xfer_fail(s, "a second data connection came through "
+			    "the remote forward on the ssh server");
+			data_conns_abort(s);
+		}
 		return 0;
 	}
 	s->act.armed = 0;

@@ -255,6 +255,33 @@ data_conns_each_waiting(struct session *s, void (*fn)(struct data_conn *))
 	}
 }
 
+/*
+ * The current transfer cannot be trusted (one connection too many came
+ * for it): reset what carries it, so that no peer goes on feeding or
+ * reading it, whichever of them is the intruder.
+ */
+void
+data_conns_abort(struct session *s)
+{
+	struct data_conn	*d, *dn;
+
+	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
+		dn = TAILQ_NEXT(d, entry);
+		if (d->xfer != s->xfer.count)
+			continue;
+		join_abort(d->join);
+		relay_abort(d->relay);
+		d->join = NULL;
+		d->relay = NULL;
+		if (d->cli_fd != -1)
+			sock_reset_close(d->cli_fd);
+		if (d->srv_fd != -1)
+			sock_reset_close(d->srv_fd);
+		d->cli_fd = d->srv_fd = -1;
+		data_conn_free(d);
+	}
+}
+
 void
 data_conns_free(struct session *s)
 {

@@ -432,6 +432,7 @@ void		 data_conn_start(struct data_conn *);
 void		 data_conns_each_waiting(struct session *,
 		    void (*)(struct data_conn *));
 void		 data_conns_free(struct session *);
+void		 data_conns_abort(struct session *);
 int		 data_to_master(struct data_conn *, int, const char *,
 		    uint16_t);
 struct data_conn *data_conn_pairing(struct session *, int);

@@ -338,6 +338,9 @@ for server in (srv, vsf):
             replies, whole, out = hijack(c, server, log, rport, verb,
                                          before)
             final = replies.rsplit(" / ", 1)[-1]
+            t.diag("%s %s, intruder %s: %s; data whole: %s; intruder: %s" %
+                   (server.name, verb, "first" if before else "mid-way",
+                    replies, whole, out.replace("\n", " | ")))
             t.ok(final.startswith("4") or (final.startswith("226") and
                                            whole and got_nothing(out)),
                  "%s: active %s, an extra connection on the remote forward "
