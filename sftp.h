@@ -75,7 +75,13 @@
 #define SSH_FILEXFER_ATTR_EXTENDED	0x80000000
 
 /* Limits of ours, checked before anything is trusted. */
-#define SFTP_PACKET_MAX		(256 * 1024 + 1024)	/* sftp-server's */
+/*
+ * The most a packet's length field may say (its 4 bytes not counted):
+ * OpenSSH's SFTP_MAX_MSG_LENGTH.  sftp-server gives up on a longer
+ * request and never sends a longer reply (it caps READ at 1024 less),
+ * and limits@openssh.com reports this as its max packet length.
+ */
+#define SFTP_PACKET_MAX		(256 * 1024)
 #define SFTP_HANDLE_MAX		256	/* draft-02: at most 256 bytes */
 #define SFTP_EXT_MAX		32	/* extensions kept from VERSION */
 
@@ -95,8 +101,8 @@ struct sftp_attrs {
 
 /* The server's VERSION: its version and the extensions it offers. */
 struct sftp_version {
-	uint32_t	version;
-	size_t		next;
+	uint32_t	version;	/* the caller checks it is 3 */
+	size_t		next;		/* how many of ext[] are filled */
 	struct {
 		struct sftp_str	name, data;
 	}		ext[SFTP_EXT_MAX];
@@ -114,7 +120,8 @@ struct sftp_limits {
 struct sftp_reply {
 	uint8_t		 type;
 	uint32_t	 id;
-	/* SSH_FXP_STATUS */
+	/* SSH_FXP_STATUS: code is any uint32, SSH_FX_* or a later one,
+	 * which the caller takes as a failure */
 	uint32_t	 code;
 	struct sftp_str	 message;
 	/* SSH_FXP_HANDLE */
@@ -148,28 +155,41 @@ long	sftp_packet_len(const unsigned char *, size_t);
 
 /*
  * Decode one whole packet (its 4-byte length included, as framed by
- * sftp_packet_len).  Returns 0, or -1 on anything malformed: a short
- * field, a string longer than what is left, bytes left over where none
- * may be, a handle over SFTP_HANDLE_MAX, an unknown reply type.
+ * sftp_packet_len).  Returns 0, or -1 on anything malformed: a length
+ * field other than len - 4, a short field, a string longer than what is
+ * left, bytes left over where none may be, a handle over
+ * SFTP_HANDLE_MAX, attribute flags outside SSH_FILEXFER_ATTR_*, a type
+ * that is not a reply to a request (VERSION is sftp_decode_version's).
+ * A STATUS may stop after its code (old servers did): its message is
+ * then empty; otherwise both message and language tag must be there.
+ * In attributes, EXTENDED pairs are checked and skipped, the flag kept.
  */
 int	sftp_decode(const unsigned char *, size_t, struct sftp_reply *);
+/* The VERSION packet, whole: extensions past SFTP_EXT_MAX are checked
+ * but not kept. */
 int	sftp_decode_version(const unsigned char *, size_t,
 	    struct sftp_version *);
 /*
  * One NAME entry, at *cursor with *left bytes to go (from r->names and
  * r->names_len), called r->count times: 0 with *n filled and the cursor
- * moved past it, or -1 on malformed data.
+ * moved past it, or -1 on malformed data.  After the last entry *left
+ * should be 0: bytes past it are the caller's to refuse.
  */
 int	sftp_name_next(const unsigned char **, size_t *, struct sftp_name *);
+/* limits@openssh.com's EXTENDED_REPLY body (r->ext): exactly four
+ * uint64, or -1. */
 int	sftp_decode_limits(const struct sftp_str *, struct sftp_limits *);
 /* Does the VERSION offer an extension, at the version given (its data
- * string, "1" or "2" for OpenSSH's)?  1 if so, 0 if not. */
+ * string, "1" or "2" for OpenSSH's; NULL: at any)?  1 if so, 0 if not. */
 int	sftp_has_ext(const struct sftp_version *, const char *, const char *);
 
 /*
  * Encoders: each writes one whole packet into buf (of size sz) and
  * returns its length, or -1 when it does not fit or a field is out of
- * range (a path or handle longer than SFTP_PACKET_MAX allows).
+ * range (a packet longer than SFTP_PACKET_MAX allows, a handle over
+ * SFTP_HANDLE_MAX, a type the encoder does not do, open flags outside
+ * SSH_FXF_*, attribute flags outside SIZE, UIDGID, PERMISSIONS and
+ * ACMODTIME: we send no extended attributes).  A NULL attrs sends none.
  */
 long	sftp_enc_init(unsigned char *, size_t);
 /* REALPATH, STAT, LSTAT, OPENDIR, REMOVE, RMDIR, READLINK: one path. */
@@ -183,7 +203,8 @@ long	sftp_enc_open(unsigned char *, size_t, uint32_t, const char *,
 long	sftp_enc_read(unsigned char *, size_t, uint32_t,
 	    const struct sftp_str *, uint64_t, uint32_t);
 /* WRITE's header only (its data follows, len bytes, sent by the caller
- * from its own buffer): the packet's length counts them. */
+ * from its own buffer): the packet's length counts them, the length
+ * returned does not (it is what was written into buf). */
 long	sftp_enc_write_head(unsigned char *, size_t, uint32_t,
 	    const struct sftp_str *, uint64_t, uint32_t);
 long	sftp_enc_mkdir(unsigned char *, size_t, uint32_t, const char *,
