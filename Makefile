@@ -78,6 +78,13 @@ t/test_sockdiag: t/test_sockdiag.c sockdiag.o peeruid.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_sockdiag.c sockdiag.o peeruid.o \
 	    $(LDFLAGS)
 
+# The SFTP v3 codec (issue 14): pure, tested alone and against this
+# machine's sftp-server.
+sftp.o: sftp.h
+
+t/test_sftp: t/test_sftp.c sftp.o .build-flags
+	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_sftp.c sftp.o $(LDFLAGS)
+
 t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c sockdiag.c ftpparse.h ssh_mux.h \
     sockdiag.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_TARGET_$* -I. -o $@ t/fuzz.c \
@@ -103,7 +110,7 @@ bench: deps $(PROG)
 deps:
 	@sh t/deps.sh
 
-check: deps $(PROG) t/test_ftpparse t/test_sockdiag $(FUZZ_BINS)
+check: deps $(PROG) t/test_ftpparse t/test_sockdiag t/test_sftp $(FUZZ_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FTPFWD_SANITIZED=$(SANITIZE) \
 	    prove -e /usr/bin/python3 t/*.t
 
@@ -155,4 +162,5 @@ uninstall: $(if $(USERUNITDIR),uninstall-units)
 clean:
 	rm -f $(PROG) $(OBJS) t/test_ftpparse $(FUZZ_BINS) .build-flags \
 	    sockdiag.o peeruid.o t/test_sockdiag \
+	    sftp.o t/test_sftp \
 	    $(PROG)-*.tar.gz
