@@ -39,9 +39,9 @@ LDFLAGS +=	-fsanitize=address,undefined
 endif
 
 # libFuzzer harnesses (t/fuzz.c), one per parser entry point, one for the
-# mux reply decoder and one each for the sockdiag decoders, with ASan
-# and UBSan.
-FUZZ_TARGETS =	cmd port eprt 227 229 reply mux sockdiag procnet
+# mux reply decoder, one each for the sockdiag decoders and one for the
+# SFTP codec, with ASan and UBSan.
+FUZZ_TARGETS =	cmd port eprt 227 229 reply mux sockdiag procnet sftp
 FUZZ_BINS =	$(FUZZ_TARGETS:%=t/fuzz-%)
 FUZZ_SECONDS ?=	30
 FUZZ_CC ?=	clang
@@ -86,9 +86,9 @@ t/test_sftp: t/test_sftp.c sftp.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_sftp.c sftp.o $(LDFLAGS)
 
 t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c sockdiag.c ftpparse.h ssh_mux.h \
-    sockdiag.h
+    sockdiag.h sftp.c sftp.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_TARGET_$* -I. -o $@ t/fuzz.c \
-	    ftpparse.c ssh_mux.c sockdiag.c $(DEPS_LIBS)
+	    ftpparse.c ssh_mux.c sockdiag.c sftp.c $(DEPS_LIBS)
 
 fuzzers: $(FUZZ_BINS)
 

@@ -10,7 +10,7 @@ import tempfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 targets = ["cmd", "port", "eprt", "227", "229", "reply", "mux",
-           "sockdiag", "procnet"]
+           "sockdiag", "procnet", "sftp"]
 seconds = int(os.environ.get("FUZZ_SECONDS", "30"))
 work = tempfile.mkdtemp(prefix="ftpfwd-fuzz.")
 

@@ -1,7 +1,8 @@
 /*
  * libFuzzer harnesses for every ftpparse entry point, the mux reply
- * decoder and the sockdiag decoders.  One file, one target per build: -DFUZZ_TARGET_<name>.  Built
- * with AddressSanitizer, so a read one byte past the length is a crash.
+ * decoder, the sockdiag decoders and the SFTP codec.  One file, one
+ * target per build: -DFUZZ_TARGET_<name>.  Built with AddressSanitizer,
+ * so a read one byte past the length is a crash.
  */
 
 #include <sys/types.h>
@@ -18,6 +19,7 @@
 #include "ftpparse.h"
 #include "ssh_mux.h"
 #include "sockdiag.h"
+#include "sftp.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -119,6 +121,67 @@ sd_check(int r, uint32_t uid, int error)
 }
 #endif
 
+#if defined(FUZZ_TARGET_sftp)
+static const uint8_t	*sf_base;
+static size_t		 sf_size;
+
+/* A decoded string lies within the input, all of it. */
+static void
+sf_inside(const struct sftp_str *s)
+{
+	const uint8_t	*p = (const uint8_t *)s->p;
+
+	if (s->len == 0)
+		return;
+	if (p < sf_base || s->len > sf_size ||
+	    (size_t)(p - sf_base) > sf_size - s->len)
+		abort();
+}
+
+/* Walk every NAME entry: count of them, then nothing left over or -1. */
+static void
+sf_walk(const struct sftp_reply *r)
+{
+	const unsigned char	*cur = r->names;
+	size_t			 left = r->names_len;
+	struct sftp_name	 n;
+	uint32_t		 i;
+
+	for (i = 0; i < r->count; i++) {
+		if (sftp_name_next(&cur, &left, &n) == -1)
+			return;
+		sf_inside(&n.filename);
+		sf_inside(&n.longname);
+		if (left > r->names_len)
+			abort();
+	}
+}
+
+static void
+sf_reply(const uint8_t *data, size_t size)
+{
+	struct sftp_reply	r;
+	struct sftp_limits	l;
+	unsigned char		buf[SFTP_HANDLE_MAX + 64];
+
+	if (sftp_decode(data, size, &r) == -1)
+		return;
+	sf_inside(&r.message);
+	sf_inside(&r.handle);
+	sf_inside(&r.data);
+	sf_inside(&r.ext);
+	/* What we decode as a handle, we may send back. */
+	if (r.type == SSH_FXP_HANDLE && sftp_enc_handle(buf, sizeof(buf),
+	    SSH_FXP_CLOSE, r.id, &r.handle) == -1)
+		abort();
+	if (r.type == SSH_FXP_NAME)
+		sf_walk(&r);
+	if (r.type == SSH_FXP_EXTENDED_REPLY &&
+	    sftp_decode_limits(&r.ext, &l) == 0 && r.ext.len != 32)
+		abort();
+}
+#endif
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -213,6 +276,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mux_decode(data, size, &r) == 0 &&
 	    (r.reason_len >= sizeof(r.reason) || r.reason[r.reason_len] != 0))
 		abort();
+	(void)p;
+	(void)ss;
+#elif defined(FUZZ_TARGET_sftp)
+	struct sftp_version	v;
+	long			framed;
+	size_t			i;
+
+	sf_base = data;
+	sf_size = size;
+	framed = sftp_packet_len(data, size);
+	if (framed != 0 && framed != -1 &&
+	    (framed < 5 || framed > SFTP_PACKET_MAX + 4))
+		abort();
+	sf_reply(data, size);
+	/* The first packet framed, with whatever follows it cut off. */
+	if (framed > 0 && (size_t)framed < size)
+		sf_reply(data, (size_t)framed);
+	if (sftp_decode_version(data, size, &v) == 0) {
+		if (v.next > SFTP_EXT_MAX)
+			abort();
+		for (i = 0; i < v.next; i++) {
+			sf_inside(&v.ext[i].name);
+			sf_inside(&v.ext[i].data);
+		}
+		(void)sftp_has_ext(&v, "limits@openssh.com", "1");
+	}
 	(void)p;
 	(void)ss;
 #else
