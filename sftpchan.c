@@ -72,6 +72,7 @@ struct sftp_chan {
 	u_int			 serial;	/* for the log */
 	enum chan_state		 state;
 	int			 session_up;	/* SESSION_OPENED seen */
+	int			 sock_lost;	/* before it: the master's word */
 	struct sftp_chan	*alias;		/* refused: users went there */
 	u_int			 users;		/* holders of this pointer */
 	u_int			 load;		/* and those of its aliases */
@@ -282,20 +283,38 @@ chan_kill(struct sftp_chan *ch, int level, const char *fmt, ...)
 	}
 }
 
-/* The live channel with the fewest users, preferring open sessions. */
+/*
+ * How sure a channel is to stay: its session is open; or it was asked
+ * for before channel not, so sshd saw it first; or neither.
+ */
+static int
+chan_rank(const struct sftp_chan *ch, const struct sftp_chan *not)
+{
+	if (ch->session_up || ch->state == CS_READY)
+		return 2;
+	return not != NULL && ch->serial < not->serial;
+}
+
+/*
+ * The live channel with the fewest users, other than not; with ranked,
+ * the surest first.  One whose socket is gone is about to be refused.
+ */
 static struct sftp_chan *
-least_loaded(struct sftp_pool *p, const struct sftp_chan *not, int up)
+least_loaded(struct sftp_pool *p, const struct sftp_chan *not, int ranked)
 {
 	struct sftp_chan	*ch, *best = NULL;
+	int			 rank, best_rank = 0;
 
 	TAILQ_FOREACH(ch, &p->live, entry) {
-		if (ch == not || (up && !ch->session_up))
+		if (ch == not || ch->sock_lost)
 			continue;
-		if (best == NULL || ch->load < best->load)
+		rank = ranked ? chan_rank(ch, not) : 0;
+		if (best == NULL || rank > best_rank ||
+		    (rank == best_rank && ch->load < best->load)) {
 			best = ch;
+			best_rank = rank;
+		}
 	}
-	if (best == NULL && up)
-		return least_loaded(p, not, 0);
 	return best;
 }
 
@@ -357,6 +376,11 @@ chan_muxcb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 	switch (ev) {
 	case MUX_EV_SESSION_OPENED:
 		ch->session_up = 1;
+		if (ch->sock_lost) {
+			chan_kill(ch, SFTP_LOG_ERROR, "sftp-server closed the "
+			    "channel");
+			break;
+		}
 		plog(ch->pool, SFTP_LOG_DEBUG, "sftp channel %u: session "
 		    "open", ch->serial);
 		break;
@@ -480,6 +504,27 @@ chan_reply(struct sftp_chan *ch, const struct sftp_reply *r)
 		chan_maybe_idle(ch);
 }
 
+/*
+ * Our end of the socketpair failed.  Before the session is up, that is
+ * the master closing what it was handed, as when sshd refused the
+ * session: its reason follows on the mux connection (which may say
+ * refused, and then this channel's users move), so wait for it.  The
+ * open timeout still runs.
+ */
+static void
+chan_sock_lost(struct sftp_chan *ch, const char *why)
+{
+	if (ch->session_up || ch->state != CS_VERSION) {
+		chan_kill(ch, SFTP_LOG_ERROR, "%s", why);
+		return;
+	}
+	ch->sock_lost = 1;
+	event_del(ch->rev);
+	event_del(ch->wev);
+	plog(ch->pool, SFTP_LOG_DEBUG, "sftp channel %u: %s before its "
+	    "session opened", ch->serial, why);
+}
+
 /* One whole packet at the head of in, if it is there: 1 if handled. */
 static int
 chan_packet(struct sftp_chan *ch)
@@ -529,8 +574,10 @@ chan_readcb(evutil_socket_t fd, short what, void *arg)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		chan_kill(ch, SFTP_LOG_ERROR, "%s", n == 0 ?
-		    "sftp-server closed the channel" : strerror(errno));
+		if (n == 0)
+			chan_sock_lost(ch, "sftp-server closed the channel");
+		else
+			chan_sock_lost(ch, strerror(errno));
 		return;
 	}
 	while (chan_packet(ch) == 1)
@@ -563,7 +610,7 @@ chan_writecb(evutil_socket_t fd, short what, void *arg)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n == -1) {
-		chan_kill(ch, SFTP_LOG_ERROR, "%s", strerror(errno));
+		chan_sock_lost(ch, strerror(errno));
 		return;
 	}
 	(void)evbuffer_drain(ch->out, (size_t)n);
