@@ -85,6 +85,14 @@ sftp.o: sftp.h
 t/test_sftp: t/test_sftp.c sftp.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_sftp.c sftp.o $(LDFLAGS)
 
+# The SFTP channels over the master (sftpchan.c), tested through the
+# lab's real one by t/14-sftpchan.t.
+sftpchan.o: sftp.h sftpchan.h ssh_mux.h
+
+t/sftpchan_probe: t/sftpchan_probe.c sftpchan.o sftp.o ssh_mux.o .build-flags
+	$(CC) $(ALL_CFLAGS) -I. -o $@ t/sftpchan_probe.c sftpchan.o sftp.o \
+	    ssh_mux.o $(LDFLAGS) $(DEPS_LIBS)
+
 t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c sockdiag.c ftpparse.h ssh_mux.h \
     sockdiag.h sftp.c sftp.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_TARGET_$* -I. -o $@ t/fuzz.c \
@@ -110,7 +118,8 @@ bench: deps $(PROG)
 deps:
 	@sh t/deps.sh
 
-check: deps $(PROG) t/test_ftpparse t/test_sockdiag t/test_sftp $(FUZZ_BINS)
+check: deps $(PROG) t/test_ftpparse t/test_sockdiag t/test_sftp \
+    t/sftpchan_probe $(FUZZ_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FTPFWD_SANITIZED=$(SANITIZE) \
 	    prove -e /usr/bin/python3 t/*.t
 
@@ -162,5 +171,5 @@ uninstall: $(if $(USERUNITDIR),uninstall-units)
 clean:
 	rm -f $(PROG) $(OBJS) t/test_ftpparse $(FUZZ_BINS) .build-flags \
 	    sockdiag.o peeruid.o t/test_sockdiag \
-	    sftp.o t/test_sftp \
+	    sftp.o t/test_sftp sftpchan.o t/sftpchan_probe \
 	    $(PROG)-*.tar.gz
