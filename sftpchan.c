@@ -795,6 +795,9 @@ sftp_chan_get(struct sftp_pool *p)
 
 	if (p->dying)
 		return NULL;
+	/* Whatever made sshd refuse us before, with none open try again. */
+	if (p->nlive == 0)
+		p->cap = p->max;
 	if (p->nlive < p->cap)
 		ch = chan_open(p);
 	if (ch == NULL && (ch = least_loaded(p, NULL, 0)) == NULL)
