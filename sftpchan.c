@@ -72,7 +72,7 @@ struct sftp_chan {
 	u_int			 serial;	/* for the log */
 	enum chan_state		 state;
 	int			 session_up;	/* SESSION_OPENED seen */
-	int			 sock_lost;	/* before it: the master's word */
+	int			 sock_lost;	/* early: wait for the master */
 	struct sftp_chan	*alias;		/* refused: users went there */
 	u_int			 users;		/* holders of this pointer */
 	u_int			 load;		/* and those of its aliases */
