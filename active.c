@@ -48,22 +48,29 @@ act_accept(struct session *s)
 		/*
 		 * Anyone on the ssh server can connect to the forward: one
 		 * too many for a transfer means its data may have gone to
-		 * the wrong peer, so the transfer fails (426).  The peer
-		 * gets a reset, never an end it could take for success.
+		 * the wrong peer, so the transfer fails (426), all of it.
+		 * This socket comes from the master, and ssh passes any end
+		 * on as an EOF: the 426 is what tells the client.
 		 */
 		logit(LL_ERROR, "#%u a connection through the remote forward "
 		    "while %s: reset", s->id, s->xfer.pending ? "the transfer "
 		    "already had its own" : "no transfer awaited one");
 		sock_reset_close(fd);
+		/* Only a transfer that came through the forward is hurt. */
+		if (!s->act.taken || (s->xfer.mode != DM_ACTIVE &&
+		    s->xfer.mode != DM_PASV_ACT))
+			return 0;
 		if (s->xfer.pending) {
 			xfer_fail(s, "a second data connection came through "
 			    "the remote forward on the ssh server");
-			data_conns_abort(s);
-		}
+		} else
+			s->act.hijacked = 1;	/* its command will get 425 */
+		data_conns_abort(s);
 		return 0;
 	}
 	s->act.armed = 0;
-	if (data_conn_pair(s, 1, fd))
+	s->act.taken = 1;
+	if (data_conn_pair(s, 1, fd, ftps_data_tls(s)))
 		return 0;
 	if ((d = data_conn_new(s, DM_ACTIVE, ftps_data_tls(s))) == NULL) {
 		sock_reset_close(fd);
@@ -72,7 +79,7 @@ act_accept(struct session *s)
 	d->srv_fd = fd;
 	if (data_connect_client(d, &s->act.client, s->act.host,
 	    s->act.port) == -1)
-		data_conn_free(d);
+		data_conn_fail(d, "ftpfwd could not connect to your data port");
 	return 0;
 }
 
@@ -112,6 +119,27 @@ act_disarm(struct session *s)
 	if (s->act.armed && s->act.lfd != -1)
 		(void)act_accept(s);
 	s->act.armed = 0;
+	s->act.taken = 0;
+	s->act.hijacked = 0;
+}
+
+/* A new PORT or PASV: no connection is expected any more, and none taken. */
+void
+act_forget(struct session *s)
+{
+	s->act.armed = 0;
+	s->act.taken = 0;
+	s->act.hijacked = 0;
+}
+
+/*
+ * Did two connections come through the remote forward for the transfer
+ * the client is about to ask for?  One of them was not the server's.
+ */
+int
+act_hijacked(const struct session *s)
+{
+	return s->act.hijacked;
 }
 
 /* Our Unix socket, which the session's remote forward leads to. */
@@ -181,7 +209,10 @@ act_send_port(struct session *s, enum ftp_cmd cmd, int ours)
 	else
 		n = ftp_fmt_eprt(line, sizeof(line), (struct sockaddr *)&ss);
 	if (n == -1) {
-		client_reply(s, "425 ftpfwd: cannot format the data address");
+		/* Our own PORT: the waiting transfer says it (xl_fail). */
+		if (!ours)
+			client_reply(s, "425 ftpfwd: cannot format the data "
+			    "address");
 		return -1;
 	}
 	evbuffer_add(bufferevent_get_output(s->ctl.srv), line, (size_t)n);
@@ -217,7 +248,7 @@ act_request(struct session *s)
 		return -1;
 	}
 	/* Recorded first, for a successor should we die with it open. */
-	rundir_record(s->fwd->act_bind, s->act.path);
+	rundir_record(s->id, s->fwd->act_bind, s->act.path);
 	if (mux_open_rfwd_path(s->act.mux, s->fwd->act_bind, 0, s->act.path,
 	    &s->act.rid) == -1) {
 		snprintf(s->xl.err, sizeof(s->xl.err), "425 ftpfwd: cannot ask "
@@ -326,6 +357,16 @@ act_command(struct session *s, enum ftp_cmd cmd, const char *arg,
 		client_reply(s, "530 ftpfwd: log in with USER and PASS first");
 		return;
 	}
+	/*
+	 * Our connection to a data port is made as our own user: for
+	 * another one of LocalUsers it could reach our own loopback
+	 * services.  Passive mode serves them.
+	 */
+	if (s->client_who.known && s->client_who.uid != getuid()) {
+		client_reply(s, "504 ftpfwd: active mode is only for the user "
+		    "running ftpfwd; use passive mode (PASV or EPSV)");
+		return;
+	}
 	r = cmd == FTP_CMD_PORT ? ftp_parse_port(arg, len, &ss) :
 	    ftp_parse_eprt(arg, len, &ss);
 	if (r == -2) {
@@ -405,10 +446,14 @@ act_close(struct session *s)
 		if (mux_close_rfwd_path(s->act.mux, s->fwd->act_bind, 0,
 		    s->act.path, rid) == 0) {
 			s->act.mux = NULL;
+			rundir_unrecord(s->id);
 			return;
 		}
 		free(rid);
 	}
+	/* Never opened, or the link is lost: the master has no forward. */
+	if (s->act.state == ACT_NONE || !mux_is_ready(s->act.mux))
+		rundir_unrecord(s->id);
 	mux_free(s->act.mux);
 	s->act.mux = NULL;
 }

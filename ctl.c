@@ -5,8 +5,9 @@
  * is remembered in a FIFO, so that every server reply is matched to the
  * command it answers, and a command ftpfwd answers itself waits until
  * every earlier reply has gone: our replies never overtake the server's.
- * Server lines pass back, with 227/229 held for rewriting and FEAT
- * filtered.
+ * Server lines pass back, with 227/229 held for rewriting, FEAT
+ * filtered, and a transfer's final reply held until ftpfwd knows
+ * whether its data went right (426 if not).
  */
 
 #include <sys/types.h>
@@ -44,7 +45,8 @@ enum ctl_verdict {
 
 #define CMD_LOCAL	0x01	/* answered here: earlier replies first */
 #define CMD_LOCAL_TLS	0x02	/* answered here when TLS is on a side */
-#define CMD_LOCAL_XL	0x04	/* waits while the other mode is set up */
+#define CMD_LOCAL_XL	0x04	/* ours while the other mode is set up, or
+				   the remote forward was hijacked */
 
 static enum ctl_verdict	cmd_port(struct session *, struct ctl_line *);
 static enum ctl_verdict	cmd_pasv(struct session *, struct ctl_line *);
@@ -99,7 +101,7 @@ ctl_cmd_local(const struct session *s, const struct ctl_cmd *c)
 	if (c->flags & CMD_LOCAL_TLS)
 		return opt.cl_tls != TLS_OFF || opt.up_tls != TLS_OFF;
 	if (c->flags & CMD_LOCAL_XL)
-		return s->xl.to != XL_NONE;
+		return s->xl.to != XL_NONE || act_hijacked(s);
 	return 0;
 }
 
@@ -221,7 +223,9 @@ static void
 reply_transfer_done(struct session *s, int code)
 {
 	s->xfer.count++;
-	s->xfer.pending = 0;
+	if (s->xfer.pending > 0)
+		s->xfer.pending--;
+	s->xfer.failed[0] = '\0';	/* said, or not needed */
 	logit(LL_INFO, "#%u %s %s %.3fs %d", s->id, s->xfer.verb,
 	    data_mode_names[s->xfer.mode], s->xfer.running ?
 	    elapsed_since(&s->xfer.start) : 0.0, code);
@@ -376,7 +380,10 @@ static void
 reply_xfer_verdict(struct session *s, int code)
 {
 	act_sweep(s);		/* connections queued for it say too */
-	if (s->xfer.failed[0] == '\0' || code >= 300) {
+	if (s->ctl.r_hold == HOLD_NONE)
+		return;		/* too long to hold: passed on already */
+	if (s->ctl.r_hold == HOLD_XFER &&
+	    (s->xfer.failed[0] == '\0' || code >= 300)) {
 		evbuffer_add_buffer(bufferevent_get_output(s->ctl.cout),
 		    s->ctl.held);
 		return;
@@ -387,13 +394,16 @@ reply_xfer_verdict(struct session *s, int code)
 	client_reply(s, "426 ftpfwd: %s; transfer aborted", s->xfer.failed);
 }
 
-/* The transfer has gone wrong: its final reply will say so. */
+/*
+ * The transfer under way (the oldest whose final reply is due) has gone
+ * wrong: that reply will say so.
+ */
 void
 xfer_fail(struct session *s, const char *fmt, ...)
 {
 	va_list	ap;
 
-	if (!s->xfer.pending || s->xfer.failed[0] != '\0')
+	if (s->xfer.pending == 0 || s->xfer.failed[0] != '\0')
 		return;			/* the first reason is the one */
 	va_start(ap, fmt);
 	vsnprintf(s->xfer.failed, sizeof(s->xfer.failed), fmt, ap);
@@ -407,10 +417,10 @@ reply_end(struct session *s, const struct pending *p, int code)
 	int	held = s->ctl.r_hold == HOLD_REPLY ||
 		    s->ctl.r_hold == HOLD_OVERFLOW;
 
-	if (s->ctl.r_hold == HOLD_XFER)
+	if (p->cmd == FTP_CMD_TRANSFER && code >= 200)
 		reply_xfer_verdict(s, code);
-	/* An overflowed reply is empty: 425. */
 	s->ctl.r_hold = HOLD_NONE;
+	/* An overflowed passive reply is empty here: pasv_reply says 425. */
 	if (held && !p->ours)
 		pasv_reply(s, p);
 	s->ctl.r_feat = 0;
@@ -419,7 +429,10 @@ reply_end(struct session *s, const struct pending *p, int code)
 		xl_ours_reply(s, p, code);
 }
 
-/* Server lines: pass them on, rewriting 227/229 and FEAT. */
+/*
+ * Server lines: pass them on, rewriting 227/229 and FEAT, and holding a
+ * transfer's final reply for its verdict.
+ */
 void
 ctl_server_input(struct session *s)
 {
@@ -432,8 +445,9 @@ ctl_server_input(struct session *s)
 	if (s->tls.up_phase != UP_READY && !ftps_upstream(s))
 		return;
 	in = bufferevent_get_input(s->ctl.srv);
-	out = bufferevent_get_output(s->ctl.cout);
 	while (!s->dead && evbuffer_get_length(in) > 0) {
+		/* A reply's end may have turned the client's side TLS. */
+		out = bufferevent_get_output(s->ctl.cout);
 		if (s->ctl.srv_longline) {
 			s->ctl.srv_longline = !line_rest(in,
 			    s->ctl.r_hold != HOLD_NONE ? NULL : out);
@@ -450,9 +464,15 @@ ctl_server_input(struct session *s)
 			    " PROT\r\n");
 		if (s->ctl.r_hold == HOLD_XFER && (partial ||
 		    evbuffer_get_length(s->ctl.held) + total > CTL_BUF_HIGH)) {
-			/* Too long to hold: pass it on as it is. */
-			evbuffer_add_buffer(out, s->ctl.held);
-			s->ctl.r_hold = HOLD_NONE;
+			/* Too long to hold: on as it is, or dropped for 426. */
+			if (s->xfer.failed[0] != '\0') {
+				evbuffer_drain(s->ctl.held,
+				    evbuffer_get_length(s->ctl.held));
+				s->ctl.r_hold = HOLD_XFER_DROP;
+			} else {
+				evbuffer_add_buffer(out, s->ctl.held);
+				s->ctl.r_hold = HOLD_NONE;
+			}
 		}
 		if (s->ctl.r_hold == HOLD_REPLY && (partial ||
 		    linelen == FTP_LINE_MAX || evbuffer_get_length(
@@ -462,7 +482,8 @@ ctl_server_input(struct session *s)
 			    evbuffer_get_length(s->ctl.held));
 			s->ctl.r_hold = HOLD_OVERFLOW;
 		}
-		if (s->ctl.r_hold == HOLD_OVERFLOW) {
+		if (s->ctl.r_hold == HOLD_OVERFLOW ||
+		    s->ctl.r_hold == HOLD_XFER_DROP) {
 			s->ctl.srv_longline = partial;
 			evbuffer_drain(in, total);
 		} else if (s->ctl.r_hold == HOLD_REPLY ||
@@ -477,7 +498,8 @@ ctl_server_input(struct session *s)
 		if (ended)
 			reply_end(s, &p, ended);
 	}
-	if (!s->dead && evbuffer_get_length(out) > CTL_BUF_HIGH)
+	if (!s->dead && evbuffer_get_length(bufferevent_get_output(
+	    s->ctl.cout)) > CTL_BUF_HIGH)
 		bufferevent_disable(s->ctl.srv, EV_READ);
 }
 
@@ -522,6 +544,12 @@ cmd_long(struct session *s, struct ctl_line *l)
 static enum ctl_verdict
 cmd_transfer(struct session *s, struct ctl_line *l)
 {
+	if (act_hijacked(s)) {
+		act_forget(s);
+		client_reply(s, "425 ftpfwd: another connection came through "
+		    "the remote forward on the ssh server; send PORT again");
+		return CTL_DONE;
+	}
 	if (s->xl.to != XL_NONE) {
 		switch (xl_transfer(s)) {
 		case 1:
@@ -533,8 +561,7 @@ cmd_transfer(struct session *s, struct ctl_line *l)
 		}
 	}
 	snprintf(s->xfer.verb, sizeof(s->xfer.verb), "%s", l->verb);
-	s->xfer.pending = 1;
-	s->xfer.failed[0] = '\0';
+	s->xfer.pending++;
 	return CTL_PASS;
 }
 

@@ -79,27 +79,50 @@ data_conn_waiting(const struct data_conn *d)
 }
 
 /*
- * A data connection we carried has ended.  One that failed fails its
- * transfer (the server's 226 becomes 426), and both of its peers get a
- * reset, so that neither takes a cut for the end of the data.
+ * d did not carry its data whole: its transfer fails (the server's 226
+ * becomes 426), and what d holds is reset and freed.  Toward a TCP peer
+ * a reset says "cut short"; a Unix socket toward the master has no
+ * reset, and ssh passes any end on as an EOF, so there only the 426
+ * tells the client.
  */
+void
+data_conn_fail(struct data_conn *d, const char *why)
+{
+	if (d->xfer == d->s->xfer.count)
+		xfer_fail(d->s, "%s", why);
+	if (d->conn_ev != NULL) {
+		event_free(d->conn_ev);
+		d->conn_ev = NULL;
+	}
+	join_abort(d->join);
+	relay_abort(d->relay);
+	d->join = NULL;
+	d->relay = NULL;
+	if (d->cli_fd != -1)
+		sock_reset_close(d->cli_fd);
+	if (d->srv_fd != -1)
+		sock_reset_close(d->srv_fd);
+	d->cli_fd = d->srv_fd = -1;
+	data_conn_free(d);
+}
+
+/* A data connection we carried has ended, whole or not (why). */
 static void
 data_conn_done(struct data_conn *d, uint64_t bytes, const char *why)
 {
+	char	msg[LOG_TEXT_MAX];
+
 	logit(why != NULL ? LL_VERBOSE : LL_DEBUG1, "#%u %s data connection "
 	    "done after %llu bytes%s%s", d->s->id, data_mode_names[d->mode],
 	    (unsigned long long)bytes, why != NULL ? ": " : "",
 	    why != NULL ? why : "");
-	if (why != NULL) {
-		if (d->xfer == d->s->xfer.count)
-			xfer_fail(d->s, "the data connection failed after "
-			    "%llu bytes: %s", (unsigned long long)bytes, why);
-		join_abort(d->join);
-		relay_abort(d->relay);
-		d->join = NULL;
-		d->relay = NULL;
+	if (why == NULL) {
+		data_conn_free(d);
+		return;
 	}
-	data_conn_free(d);
+	snprintf(msg, sizeof(msg), "the data connection failed after %llu "
+	    "bytes: %s", (unsigned long long)bytes, why);
+	data_conn_fail(d, msg);
 }
 
 static void
@@ -209,7 +232,8 @@ data_relay_ready(const struct data_conn *d)
 
 /*
  * Both ends are ours: relay them when TLS is on a side (now, or at the
- * transfer's 1xx), else join them with splice.
+ * transfer's 1xx), else join them with splice.  Frees d, failing its
+ * transfer, when it cannot carry it.
  */
 void
 data_conn_start(struct data_conn *d)
@@ -230,7 +254,7 @@ data_conn_start(struct data_conn *d)
 	if (d->relay == NULL && d->join == NULL) {
 		logit(LL_ERROR, "#%u cannot carry the %s data connection: %s",
 		    s->id, data_mode_names[d->mode], strerror(errno));
-		data_conn_free(d);
+		data_conn_fail(d, "ftpfwd could not carry the data connection");
 		return;
 	}
 	logit(LL_DEBUG1, "#%u %s data connection to %s %s", s->id,
@@ -267,18 +291,8 @@ data_conns_abort(struct session *s)
 
 	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
 		dn = TAILQ_NEXT(d, entry);
-		if (d->xfer != s->xfer.count)
-			continue;
-		join_abort(d->join);
-		relay_abort(d->relay);
-		d->join = NULL;
-		d->relay = NULL;
-		if (d->cli_fd != -1)
-			sock_reset_close(d->cli_fd);
-		if (d->srv_fd != -1)
-			sock_reset_close(d->srv_fd);
-		d->cli_fd = d->srv_fd = -1;
-		data_conn_free(d);
+		if (d->xfer == s->xfer.count)
+			data_conn_fail(d, "reset with its transfer");
 	}
 }
 
@@ -308,7 +322,7 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
 		logit(LL_ERROR, "#%u ssh refused the data connection to %s: %s",
 		    d->s->id, d->target, escape(why, sizeof(why), r->reason,
 		    r->reason_len));
-		data_conn_free(d);
+		data_conn_fail(d, "ssh refused the data connection");
 		break;
 	case MUX_EV_CLOSED:
 		/*
@@ -383,16 +397,20 @@ data_conn_pairing(struct session *s, int server)
 
 /*
  * Give fd to the pair that waits for the client's end (0) or the
- * server's (1), and start it once it has both.  Returns 0 if none waits
- * (fd is then still the caller's), 1 once fd is the pair's.
+ * server's (1), and start it once it has both, with TLS on the sides
+ * tls says (as the caller finds them now, the PROT in force).  Returns
+ * 0 if none waits (fd is then still the caller's), 1 once fd is the
+ * pair's.
  */
 int
-data_conn_pair(struct session *s, int server, int fd)
+data_conn_pair(struct session *s, int server, int fd, int tls)
 {
 	struct data_conn	*d;
 
 	if ((d = data_conn_pairing(s, server)) == NULL)
 		return 0;
+	d->tls_client = (tls & DATA_TLS_CLIENT) != 0;
+	d->tls_server = (tls & DATA_TLS_SERVER) != 0;
 	/* splice(2) blocks on a blocking socket, whatever its flags. */
 	evutil_make_socket_nonblocking(fd);
 	if (server)
@@ -447,7 +465,7 @@ data_connect_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (err != 0)
-		data_conn_free(d);
+		data_conn_fail(d, "ftpfwd could not connect to your data port");
 	else
 		data_conn_start(d);
 }
@@ -460,8 +478,7 @@ void
 data_setup_forget(struct session *s)
 {
 	pasv_close(s);
-	s->act.armed = 0;
+	act_forget(s);
 	data_conns_each_waiting(s, data_conn_free);
-	s->xl.to = XL_NONE;
-	s->xl.state = XL_IDLE;
+	xl_reset(s);
 }

@@ -35,6 +35,7 @@
 #include <event2/event.h>
 
 #include "ftpfwd.h"
+#include "peeruid.h"
 #include "tls.h"
 
 struct options		 opt;
@@ -329,7 +330,7 @@ daemonize(void)
 	if (setsid() == -1)
 		fatal("setsid");
 	if (chdir("/") == -1)
-		fatal("chdir /");
+		logit(LL_ERROR, "chdir /: %s", strerror(errno));
 	if ((fd = open("/dev/null", O_RDWR)) != -1) {
 		(void)dup2(fd, STDIN_FILENO);
 		(void)dup2(fd, STDOUT_FILENO);
@@ -479,6 +480,11 @@ serve(void)
 	size_t			 i;
 
 	atexit(rundir_remove);
+	/* Made now, so its lock says at once that we live (rundir.c). */
+	if (rundir_get() == NULL)
+		logit(LL_ERROR, "cannot make a private directory in TMPDIR: "
+		    "%s", strerror(errno));
+	peer_uid_probe();
 	/* After the fork: an epoll set must not be shared with a parent. */
 	if ((evbase = event_base_new()) == NULL)
 		fatalx("cannot start libevent");
@@ -498,9 +504,26 @@ serve(void)
 	listeners_free();
 }
 
+/*
+ * Descriptors 0 to 2 open, so that no log file or listener lands there
+ * and is clobbered by daemonize()'s /dev/null.
+ */
+static void
+sanitise_stdfd(void)
+{
+	int	fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= STDERR_FILENO)
+		;
+	if (fd == -1)
+		fatal("/dev/null");
+	close(fd);
+}
+
 int
 main(int argc, char *argv[])
 {
+	sanitise_stdfd();
 	opt.family = AF_UNSPEC;
 	opt.max_sessions = DEFAULT_MAX_SESSIONS;
 	opt.idle_timeout = DEFAULT_IDLE_TIMEOUT;

@@ -6,11 +6,13 @@
  *
  * Who owns what, on failure as on success (one rule, everywhere):
  *  - A descriptor passed to a function is that function's from the call
- *    on: if the function fails, it has closed it.  The caller forgets it
+ *    on: if the function fails, it has closed it, or kept it in the
+ *    object it works for, whose free closes it.  The caller forgets it
  *    either way.
  *  - An object passed by pointer (a session, a data connection) stays
  *    the caller's: a function that fails leaves it alive for the caller
- *    to free, unless its name says it frees (data_conn_free, ..._end).
+ *    to free, unless its name or its comment says it frees it
+ *    (data_conn_free, data_conn_fail, data_conn_start, session_end).
  *  - A session is freed only by session_end(), from the event loop.
  */
 
@@ -193,6 +195,7 @@ struct ctl {
 		HOLD_NONE,
 		HOLD_REPLY,	/* 227/229, or ours: rewritten or used here */
 		HOLD_XFER,	/* a transfer's final reply: 426 if it failed */
+		HOLD_XFER_DROP,	/* too long to hold, and failed: dropped */
 		HOLD_OVERFLOW	/* too long to be a passive reply */
 	}			 r_hold;
 	struct evbuffer		*held;
@@ -226,6 +229,8 @@ struct act {
 	struct event		*ev;
 	char			 path[ACT_PATH_MAX];
 	int			 armed;		/* a PORT awaits a connection */
+	int			 taken;		/* and one came for it */
+	int			 hijacked;	/* and then one more */
 	enum ftp_cmd		 cmd;		/* the client's PORT or EPRT */
 	struct sockaddr_storage	 client;	/* the client's data port */
 	char			 host[ADDR_STR_MAX];
@@ -265,8 +270,8 @@ struct ftps {
 
 /* The current data transfer, for the log and the idle timer. */
 struct xfer {
-	int			 pending;	/* command sent, reply due */
-	char			 failed[LOG_TEXT_MAX];	/* why, if it did */
+	u_int			 pending;	/* commands sent, replies due */
+	char			 failed[LOG_TEXT_MAX];	/* why the oldest did */
 	int			 running;
 	struct timespec		 start;
 	char			 verb[FTP_VERB_MAX + 1];
@@ -427,6 +432,7 @@ extern const char *const data_mode_names[];
 #define DATA_TLS_SERVER	0x02	/* TLS toward the server */
 struct data_conn *data_conn_new(struct session *, enum data_mode, int);
 void		 data_conn_free(struct data_conn *);
+void		 data_conn_fail(struct data_conn *, const char *);
 int		 data_conn_waiting(const struct data_conn *);
 void		 data_conn_start(struct data_conn *);
 void		 data_conns_each_waiting(struct session *,
@@ -436,7 +442,7 @@ void		 data_conns_abort(struct session *);
 int		 data_to_master(struct data_conn *, int, const char *,
 		    uint16_t);
 struct data_conn *data_conn_pairing(struct session *, int);
-int		 data_conn_pair(struct session *, int, int);
+int		 data_conn_pair(struct session *, int, int, int);
 int		 data_connect_client(struct data_conn *,
 		    const struct sockaddr_storage *, const char *, uint16_t);
 void		 data_setup_forget(struct session *);
@@ -452,13 +458,16 @@ void		 pasv_command(struct session *, enum ftp_cmd, const char *,
 
 /* rundir.c */
 const char	*rundir_get(void);
-void		 rundir_record(const char *, const char *);
+void		 rundir_record(u_int, const char *, const char *);
+void		 rundir_unrecord(u_int);
 void		 rundir_remove(void);
 void		 rundir_reap(void);
 
 /* active.c */
 int		 act_accept(struct session *);
 void		 act_disarm(struct session *);
+void		 act_forget(struct session *);
+int		 act_hijacked(const struct session *);
 void		 act_sweep(struct session *);
 void		 act_close(struct session *);
 int		 act_send_port(struct session *, enum ftp_cmd, int);
@@ -473,6 +482,7 @@ void		 xl_fail(struct session *, const char *, ...)
 void		 xl_ready(struct session *);
 int		 xl_port_goes_passive(void);
 void		 xl_take_port(struct session *);
+void		 xl_reset(struct session *);
 void		 xl_ours_reply(struct session *, const struct pending *, int);
 int		 xl_transfer(struct session *);
 int		 xl_waits_for_rfwd(const struct session *);

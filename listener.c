@@ -355,8 +355,10 @@ stdio_session_start(void)
 		}
 		sock_set_opts(STDIN_FILENO);
 	} else {
-		/* Our own user's pipes. */
+		/* Our own user's pipes: data must come from that uid too. */
 		memset(&who, 0, sizeof(who));
+		who.local = who.known = 1;
+		who.uid = getuid();
 		/* Not a TCP socket (a pipe, a socketpair): use loopback. */
 		sin = (struct sockaddr_in *)&peer;
 		sin->sin_family = AF_INET;

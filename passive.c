@@ -40,7 +40,7 @@ pasv_accept(struct session *s)
 	socklen_t		 plen = sizeof(peer), llen = sizeof(local);
 	struct data_conn	*d;
 	char			 pstr[ADDR_STR_MAX], why[PEERUID_ERR_MAX];
-	int			 fd;
+	int			 fd, refused;
 
 	if ((fd = accept4(s->pasv.fd, (struct sockaddr *)&peer, &plen,
 	    SOCK_CLOEXEC)) == -1)
@@ -55,9 +55,13 @@ pasv_accept(struct session *s)
 		return;
 	}
 	/* The same address is every local user's: the uid must match. */
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == -1 ||
-	    access_data(&s->client_who, &local, &peer, why, sizeof(why)) ==
-	    -1) {
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == -1) {
+		snprintf(why, sizeof(why), "getsockname: %s", strerror(errno));
+		refused = 1;
+	} else
+		refused = access_data(&s->client_who, &local, &peer, why,
+		    sizeof(why)) == -1;
+	if (refused) {
 		logit(LL_ERROR, "#%u passive data connection from %s refused: "
 		    "%s; still waiting for the client's", s->id,
 		    addr_str(&peer, pstr, sizeof(pstr)), why);
@@ -68,14 +72,15 @@ pasv_accept(struct session *s)
 	sock_set_opts(fd);
 	logit(LL_DEBUG1, "#%u data connection from %s", s->id,
 	    addr_str(&peer, pstr, sizeof(pstr)));
-	if (data_conn_pair(s, 0, fd))
+	if (data_conn_pair(s, 0, fd, ftps_data_tls(s)))
 		return;
 	if ((d = data_conn_new(s, DM_PASSIVE, ftps_data_tls(s))) == NULL) {
 		close(fd);
 		return;
 	}
 	if (data_to_master(d, fd, s->pasv.host, s->pasv.port) == -1)
-		data_conn_free(d);
+		data_conn_fail(d, "ftpfwd could not hand the data connection "
+		    "to ssh");
 }
 
 static void

@@ -43,6 +43,9 @@
 /* Reads of /proc/net/tcp{,6}; larger than PROCNET_LINE_MAX. */
 #define PROCNET_BUF		8192
 
+/* Which ways of asking work here (peer_uid_probe). */
+static int	use_netlink = 1, use_procnet = 1;
+
 static const char	*procnet_tcp = "/proc/net/tcp";
 static const char	*procnet_tcp6 = "/proc/net/tcp6";
 
@@ -371,6 +374,50 @@ describe(const struct sockaddr_storage *local,
 }
 
 /*
+ * Learn once which way of asking works on this machine, from a loopback
+ * connection of our own: with sock_diag, no lookup ever reads the
+ * /proc tables (a local user who resets connections at will could make
+ * every lookup that misses scan them, in our event loop).  Without it,
+ * /proc alone.  Neither: both are tried, and lookups fail.
+ */
+void
+peer_uid_probe(void)
+{
+	struct sockaddr_storage	 a, b;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&a;
+	socklen_t		 len = sizeof(a);
+	char			 why[WHY_MAX];
+	uid_t			 uid;
+	int			 l, c = -1, s = -1;
+
+	memset(&a, 0, sizeof(a));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (bind(l, (struct sockaddr *)&a, sizeof(struct sockaddr_in)) == 0 &&
+	    listen(l, 1) == 0 &&
+	    getsockname(l, (struct sockaddr *)&a, &len) == 0 &&
+	    (c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) != -1 &&
+	    connect(c, (struct sockaddr *)&a, len) == 0 &&
+	    (s = accept4(l, NULL, NULL, SOCK_CLOEXEC)) != -1 &&
+	    (len = sizeof(b), getpeername(s, (struct sockaddr *)&b,
+	    &len)) == 0) {
+		if (netlink_lookup(&a, &b, &uid, why, sizeof(why)) == 0 &&
+		    uid == getuid())
+			use_procnet = 0;
+		else if (procnet_lookup(&a, &b, &uid, why, sizeof(why)) == 0 &&
+		    uid == getuid())
+			use_netlink = 0;
+	}
+	if (s != -1)
+		close(s);
+	if (c != -1)
+		close(c);
+	close(l);
+}
+
+/*
  * The uid owning the socket at peer, connected to us at local.  Netlink
  * first, then /proc.  Returns 0 with *uid, or -1 with a message in err
  * saying why neither could tell.
@@ -381,8 +428,12 @@ peer_uid(const struct sockaddr_storage *local,
 {
 	char	nlwhy[WHY_MAX], procwhy[WHY_MAX], why[2 * WHY_MAX + 4];
 
-	if (netlink_lookup(local, peer, uid, nlwhy, sizeof(nlwhy)) == 0 ||
-	    procnet_lookup(local, peer, uid, procwhy, sizeof(procwhy)) == 0)
+	snprintf(nlwhy, sizeof(nlwhy), "sock_diag: not used here");
+	snprintf(procwhy, sizeof(procwhy), "/proc/net/tcp: not used here");
+	if ((use_netlink &&
+	    netlink_lookup(local, peer, uid, nlwhy, sizeof(nlwhy)) == 0) ||
+	    (use_procnet &&
+	    procnet_lookup(local, peer, uid, procwhy, sizeof(procwhy)) == 0))
 		return 0;
 	snprintf(why, sizeof(why), "%s; %s", nlwhy, procwhy);
 	describe(local, peer, why, err, errsz);

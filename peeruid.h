@@ -30,5 +30,6 @@ int	peer_uid_netlink(const struct sockaddr_storage *,
 int	peer_uid_procnet(const struct sockaddr_storage *,
 	    const struct sockaddr_storage *, uid_t *, char *, size_t);
 int	addr_is_local(const struct sockaddr_storage *);
+void	peer_uid_probe(void);
 
 #endif /* PEERUID_H */

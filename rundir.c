@@ -2,22 +2,23 @@
  * rundir.c: ftpfwd's private directory, $TMPDIR/ftpfwd.XXXXXX, mode 0700.
  * It holds the Unix sockets the sessions' remote forwards lead to (only
  * our own user, and so the master, can connect to them), a "state" file
- * naming our pid and master, and a "forwards" file recording each remote
- * forward asked for, before it is asked.  An ftpfwd killed with SIGKILL
- * leaves both behind, and its remote forwards stay open on the ssh
- * server until the master exits; the next ftpfwd that reaches the same
- * master finds them here, cancels them with the tuple that opened them,
- * and removes the directory.
+ * naming our master, locked for as long as we live, and one "f<id>" file
+ * per remote forward, written before it is asked for and removed once
+ * it is cancelled.  An ftpfwd killed with SIGKILL leaves all of that
+ * behind, and its remote forwards stay open on the ssh server until the
+ * master exits; the next ftpfwd that reaches the same master finds the
+ * directory unlocked, cancels those forwards with the tuple that opened
+ * them, and removes it.
  */
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +29,19 @@
 
 #define RUNDIR_PREFIX	"ftpfwd."
 #define RUNDIR_STATE	"state"
-#define RUNDIR_FORWARDS	"forwards"
 #define RUNDIR_LINE_MAX	(PATH_MAX + NI_MAXHOST + 16)
-#define REAP_DIRS_MAX	64	/* predecessors' directories, at most */
-#define REAP_FWDS_MAX	256	/* forwards cancelled per directory */
+#define REAP_SCAN_MAX	1024	/* entries of $TMPDIR looked at, at most */
+#define REAP_DIRS_MAX	16	/* predecessors' directories per look */
+#define REAP_FWDS_MAX	64	/* forwards cancelled per directory */
 
 static char	rundir[PATH_MAX];	/* ours, once made */
+static int	state_fd = -1;		/* locked while we live */
 
-/* A remote forward of a dead ftpfwd, to cancel on our master. */
+/* The cancels of a dead ftpfwd's forwards, under way on our master. */
 struct reap {
 	struct mux_conn	*mc;
 	u_int		 left;		/* cancels not yet answered */
-	char		 dir[PATH_MAX];	/* to remove once all are done */
+	char		 name[NAME_MAX + 1];	/* its directory, to remove */
 };
 
 static const char *
@@ -54,27 +56,20 @@ rundir_parent(void)
 }
 
 static int
-rundir_write(const char *name, const char *line, int flags)
+rundir_path(char *buf, size_t sz, const char *name)
 {
-	char	path[PATH_MAX];
-	int	fd, ok;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", rundir, name) >=
-	    sizeof(path))
-		return -1;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
-	    flags, 0600)) == -1)
-		return -1;
-	ok = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
-	close(fd);
-	return ok ? 0 : -1;
+	return (size_t)snprintf(buf, sz, "%s/%s", rundir, name) >= sz ? -1 : 0;
 }
 
-/* Our directory, made on first need; its path, or NULL with errno. */
+/*
+ * Our directory, made on first need, with its locked state file; its
+ * path, or NULL with errno set.
+ */
 const char *
 rundir_get(void)
 {
-	char	line[RUNDIR_LINE_MAX];
+	char	path[PATH_MAX], line[RUNDIR_LINE_MAX];
+	int	fd;
 
 	if (rundir[0] != '\0')
 		return rundir;
@@ -84,59 +79,109 @@ rundir_get(void)
 		rundir[0] = '\0';
 		return NULL;
 	}
-	snprintf(line, sizeof(line), "%ld %s\n", (long)getpid(), opt.ctl_path);
-	if (rundir_write(RUNDIR_STATE, line, O_EXCL) == -1)
-		logit(LL_ERROR, "cannot write %s/%s: %s", rundir,
-		    RUNDIR_STATE, strerror(errno));
+	snprintf(line, sizeof(line), "%s\n", opt.ctl_path);
+	if (rundir_path(path, sizeof(path), RUNDIR_STATE) == -1 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
+	    -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+	    write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+		logit(LL_ERROR, "cannot write %s: %s", path, strerror(errno));
+	else
+		state_fd = fd;
 	return rundir;
 }
 
-/* Before asking for a remote forward: say so, for a successor. */
+/* Before asking for session id's remote forward: say so, for later. */
 void
-rundir_record(const char *bind, const char *path)
+rundir_record(u_int id, const char *bind, const char *path)
 {
-	char	line[RUNDIR_LINE_MAX];
+	char	file[PATH_MAX], name[32], line[RUNDIR_LINE_MAX];
+	int	fd, ok = 0;
 
+	snprintf(name, sizeof(name), "f%u", id);
 	snprintf(line, sizeof(line), "%s %s\n", bind, path);
-	if (rundir[0] != '\0' &&
-	    rundir_write(RUNDIR_FORWARDS, line, O_APPEND) == -1)
-		logit(LL_ERROR, "cannot write %s/%s: %s", rundir,
-		    RUNDIR_FORWARDS, strerror(errno));
+	if (rundir[0] != '\0' && rundir_path(file, sizeof(file), name) == 0 &&
+	    (fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) != -1) {
+		ok = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+		close(fd);
+	}
+	if (!ok)
+		logit(LL_ERROR, "#%u cannot record its remote forward in %s: "
+		    "%s", id, rundir, strerror(errno));
 }
 
+/* Its cancel has gone to the master: nothing left to reap. */
+void
+rundir_unrecord(u_int id)
+{
+	char	name[32];
+	int	dfd;
+
+	if (rundir[0] == '\0')
+		return;
+	snprintf(name, sizeof(name), "f%u", id);
+	if ((dfd = open(rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)unlinkat(dfd, name, 0);
+		close(dfd);
+	}
+}
+
+/* Remove parent/name, a directory of ours, and what is in it. */
 static void
-dir_remove(const char *dir)
+dir_remove_at(int pfd, const char *name)
 {
 	struct dirent	*de;
 	DIR		*d;
+	int		 fd;
 
-	if ((d = opendir(dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			(void)unlinkat(dirfd(d), de->d_name, 0);
-		}
-		closedir(d);
+	if ((fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
 	}
-	(void)rmdir(dir);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	(void)unlinkat(pfd, name, AT_REMOVEDIR);
+}
+
+static void
+dir_remove(const char *parent, const char *name)
+{
+	int	pfd;
+
+	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	dir_remove_at(pfd, name);
+	close(pfd);
 }
 
 /* At exit, whatever way we leave: the directory and what is left in it. */
 void
 rundir_remove(void)
 {
+	const char	*name;
+
 	if (rundir[0] == '\0')
 		return;
-	dir_remove(rundir);
+	if ((name = strrchr(rundir, '/')) != NULL)
+		dir_remove(rundir_parent(), name + 1);
+	if (state_fd != -1)
+		close(state_fd);
+	state_fd = -1;
 	rundir[0] = '\0';
 }
 
 static void
 reap_done(struct reap *r)
 {
-	logit(LL_INFO, "removed %s, left by an ftpfwd that died", r->dir);
-	dir_remove(r->dir);
+	logit(LL_INFO, "removed %s/%s, left by an ftpfwd that died",
+	    rundir_parent(), r->name);
+	dir_remove(rundir_parent(), r->name);
 	mux_free(r->mc);
 	free(r);
 }
@@ -154,124 +199,143 @@ reap_cb(struct mux_conn *mc, enum mux_event ev, const struct mux_reply *r,
 		reap_done(rp);
 }
 
+/* One record of a dead ftpfwd's forward, in the open file fd: cancel. */
+static void
+reap_one(struct reap *r, int fd)
+{
+	char		 line[RUNDIR_LINE_MAX], *sp, *nl;
+	ssize_t		 n;
+	uint32_t	 rid;
+
+	if ((n = read(fd, line, sizeof(line) - 1)) <= 0)
+		return;
+	line[n] = '\0';
+	if ((nl = strchr(line, '\n')) == NULL ||
+	    (sp = strchr(line, ' ')) == NULL || sp > nl)
+		return;
+	*nl = *sp = '\0';
+	if (mux_close_rfwd_path(r->mc, line, 0, sp + 1, &rid) == 0) {
+		logit(LL_VERBOSE, "cancelling a dead ftpfwd's remote forward "
+		    "on %s to %s", line, sp + 1);
+		r->left++;
+	}
+}
+
 /*
- * A dead ftpfwd's directory at dir, for our master: cancel each remote
- * forward it recorded, then remove the directory.
+ * The dead ftpfwd's directory dfd (named name), for our master: cancel
+ * each remote forward it recorded, then remove the directory.
  */
 static void
-reap_forwards(const char *dir)
+reap_forwards(int dfd, const char *name)
 {
-	char		 path[PATH_MAX], line[RUNDIR_LINE_MAX], err[ERR_MAX];
-	char		*sp, *nl;
+	char		 err[ERR_MAX];
+	struct dirent	*de;
 	struct reap	*r;
-	FILE		*fp;
-	uint32_t	 rid;
+	DIR		*d;
+	int		 fd;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return;
-	snprintf(r->dir, sizeof(r->dir), "%s", dir);
-	if ((size_t)snprintf(path, sizeof(path), "%s/" RUNDIR_FORWARDS, dir) >=
-	    sizeof(path) || (fp = fopen(path, "re")) == NULL) {
-		dir_remove(dir);
-		free(r);
-		return;
-	}
+	snprintf(r->name, sizeof(r->name), "%s", name);
 	if ((r->mc = mux_open(evbase, opt.ctl_path, reap_cb, r, err,
-	    sizeof(err))) == NULL) {
-		fclose(fp);
+	    sizeof(err))) == NULL || (fd = dup(dfd)) == -1 ||
+	    (d = fdopendir(fd)) == NULL) {
+		mux_free(r->mc);
 		free(r);
 		return;
 	}
-	while (r->left < REAP_FWDS_MAX && fgets(line, sizeof(line), fp)) {
-		if ((nl = strchr(line, '\n')) == NULL ||
-		    (sp = strchr(line, ' ')) == NULL)
+	while (r->left < REAP_FWDS_MAX && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] != 'f' || (fd = openat(dfd, de->d_name,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
-		*nl = *sp = '\0';
-		if (mux_close_rfwd_path(r->mc, line, 0, sp + 1, &rid) == 0) {
-			logit(LL_VERBOSE, "cancelling a dead ftpfwd's remote "
-			    "forward on %s to %s", line, sp + 1);
-			r->left++;
-		}
+		reap_one(r, fd);
+		close(fd);
 	}
-	fclose(fp);
+	closedir(d);
 	if (r->left == 0)
 		reap_done(r);
 }
 
 /*
- * Is dir a dead ftpfwd's, and for which master?  Ours only if it is our
- * user's own directory (not a link), holds a state file, and its pid is
- * gone.  Returns 1 for our master, 2 for a master that is gone, else 0.
+ * Is the directory dfd a dead ftpfwd's?  Ours to judge only if it is our
+ * user's own (opened without following a link) and no live ftpfwd holds
+ * its state file's lock.  Returns 1 for our master, 2 for a master that
+ * is gone (and its forwards with it), 0 to leave it alone.
  */
 static int
-reap_judge(const char *dir)
+reap_judge(int dfd)
 {
-	char		 path[PATH_MAX], line[RUNDIR_LINE_MAX], err[ERR_MAX];
-	char		*master, *nl;
+	char		 line[RUNDIR_LINE_MAX], err[ERR_MAX], *nl;
 	struct stat	 st;
-	FILE		*fp;
-	long		 pid;
-	int		 fd;
+	ssize_t		 n;
+	int		 fd, gone;
 
-	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode) ||
-	    st.st_uid != getuid() || (st.st_mode & 077) != 0)
+	if (fstat(dfd, &st) == -1 || st.st_uid != getuid() ||
+	    (st.st_mode & 077) != 0 || (fd = openat(dfd, RUNDIR_STATE,
+	    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return 0;
-	if ((size_t)snprintf(path, sizeof(path), "%s/" RUNDIR_STATE, dir) >=
-	    sizeof(path) || (fp = fopen(path, "re")) == NULL)
+	if (flock(fd, LOCK_SH | LOCK_NB) == -1 ||
+	    (n = read(fd, line, sizeof(line) - 1)) <= 0) {
+		close(fd);
+		return 0;	/* alive, or nothing to go by */
+	}
+	close(fd);
+	line[n] = '\0';
+	if ((nl = strchr(line, '\n')) == NULL)
 		return 0;
-	master = fgets(line, sizeof(line), fp);
-	fclose(fp);
-	if (master == NULL || (nl = strchr(line, '\n')) == NULL ||
-	    (master = strchr(line, ' ')) == NULL)
-		return 0;
-	*nl = *master++ = '\0';
-	pid = strtol(line, NULL, 10);
-	if (pid <= 1 || pid == (long)getpid() ||
-	    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-		return 0;
-	if (strcmp(master, opt.ctl_path) == 0)
+	*nl = '\0';
+	if (strcmp(line, opt.ctl_path) == 0)
 		return 1;
-	if ((fd = mux_connect_fd(master, err, sizeof(err))) != -1) {
+	if ((fd = mux_connect_fd(line, err, sizeof(err))) != -1) {
 		close(fd);
 		return 0;	/* a live master's: its own ftpfwd cleans */
 	}
-	return 2;
+	gone = errno == ENOENT || errno == ECONNREFUSED;
+	return gone ? 2 : 0;
 }
 
 /*
  * The master answers: cancel what dead predecessors left on it, and
  * remove their directories (and those of dead ftpfwds whose master has
- * gone too, with all its forwards).
+ * gone too, with all its forwards).  Bounded, as it runs in the loop.
  */
 void
 rundir_reap(void)
 {
-	const char	*parent = rundir_parent();
-	char		 dir[PATH_MAX];
+	const char	*parent = rundir_parent(), *mine;
 	struct dirent	*de;
 	DIR		*d;
-	int		 n = 0;
+	int		 pfd, dfd, n = 0, seen = 0;
 
-	if ((d = opendir(parent)) == NULL)
+	mine = rundir[0] != '\0' ? strrchr(rundir, '/') + 1 : "";
+	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return;
-	while (n < REAP_DIRS_MAX && (de = readdir(d)) != NULL) {
+	if ((d = opendir(parent)) == NULL) {
+		close(pfd);
+		return;
+	}
+	while (n < REAP_DIRS_MAX && seen++ < REAP_SCAN_MAX &&
+	    (de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, RUNDIR_PREFIX,
 		    strlen(RUNDIR_PREFIX)) != 0 ||
-		    (size_t)snprintf(dir, sizeof(dir), "%s/%s", parent,
-		    de->d_name) >= sizeof(dir) || strcmp(dir, rundir) == 0)
+		    strcmp(de->d_name, mine) == 0 || (dfd = openat(pfd,
+		    de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
 			continue;
-		switch (reap_judge(dir)) {
+		switch (reap_judge(dfd)) {
 		case 1:
-			reap_forwards(dir);
+			reap_forwards(dfd, de->d_name);
 			n++;
 			break;
 		case 2:
-			logit(LL_INFO, "removed %s, left by an ftpfwd that "
-			    "died with its master", dir);
-			dir_remove(dir);
+			logit(LL_INFO, "removed %s/%s, left by an ftpfwd that "
+			    "died with its master", parent, de->d_name);
+			dir_remove_at(pfd, de->d_name);
 			n++;
 			break;
 		}
+		close(dfd);
 	}
 	closedir(d);
+	close(pfd);
 }

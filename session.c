@@ -376,6 +376,9 @@ session_end(struct session *s, const char *why)
 	ctl_stop(s);
 	session_timers(s, event_del);
 	pasv_close(s);
+	/* Cut short: no peer may take the end of its data for success. */
+	if (s->xfer.pending > 0)
+		data_conns_abort(s);
 	data_conns_free(s);
 	mux_free(s->ctl.mux);
 	s->ctl.mux = NULL;

@@ -145,6 +145,8 @@ xl_transfer(struct session *s)
 			 * 150 before the PORT's 200.
 			 */
 			if (act_send_port(s, FTP_CMD_OTHER, 1) == -1) {
+				client_reply(s, "425 ftpfwd: cannot format the "
+				    "data address");
 				s->xl.to = XL_NONE;
 				return -1;
 			}
@@ -170,6 +172,14 @@ xl_transfer(struct session *s)
 	s->xl.to = XL_NONE;
 	s->xl.state = XL_IDLE;
 	return 0;
+}
+
+/* A new PORT or PASV: what the last one asked of us is forgotten. */
+void
+xl_reset(struct session *s)
+{
+	s->xl.to = XL_NONE;
+	s->xl.state = XL_IDLE;
 }
 
 /* PassiveMode=active: does a transfer command wait for the forward? */
