@@ -74,7 +74,7 @@ t/test_ftpparse: t/test_ftpparse.c ftpparse.o ssh_mux.o fifo.o .build-flags
 # and its I/O, tested against this machine's kernel.
 sockdiag.o peeruid.o: sockdiag.h peeruid.h
 
-t/test_sockdiag: t/test_sockdiag.c sockdiag.o peeruid.o .build-flags
+t/test_sockdiag: t/test_sockdiag.c t/tap.h sockdiag.o peeruid.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_sockdiag.c sockdiag.o peeruid.o \
 	    $(LDFLAGS)
 
@@ -82,7 +82,7 @@ t/test_sockdiag: t/test_sockdiag.c sockdiag.o peeruid.o .build-flags
 # machine's sftp-server.
 sftp.o: sftp.h
 
-t/test_sftp: t/test_sftp.c sftp.o .build-flags
+t/test_sftp: t/test_sftp.c t/tap.h sftp.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/test_sftp.c sftp.o $(LDFLAGS)
 
 # The SFTP channels over the master (sftpchan.c), tested through the
@@ -93,7 +93,7 @@ t/sftpchan_probe: t/sftpchan_probe.c sftpchan.o sftp.o ssh_mux.o .build-flags
 	$(CC) $(ALL_CFLAGS) -I. -o $@ t/sftpchan_probe.c sftpchan.o sftp.o \
 	    ssh_mux.o $(LDFLAGS) $(DEPS_LIBS)
 
-t/fuzz-%: t/fuzz.c ftpparse.c ssh_mux.c sockdiag.c ftpparse.h ssh_mux.h \
+t/fuzz-%: t/fuzz.c t/tap.h ftpparse.c ssh_mux.c sockdiag.c ftpparse.h ssh_mux.h \
     sockdiag.h sftp.c sftp.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_TARGET_$* -I. -o $@ t/fuzz.c \
 	    ftpparse.c ssh_mux.c sockdiag.c sftp.c $(DEPS_LIBS)

@@ -512,32 +512,35 @@ sftp_enc_open(unsigned char *buf, size_t sz, uint32_t id, const char *path,
 	return finish(&w, 0);
 }
 
-long
-sftp_enc_read(unsigned char *buf, size_t sz, uint32_t id,
+/* READ, or WRITE's head: handle, offset, length; WRITE's data follows. */
+static long
+enc_handle_span(unsigned char *buf, size_t sz, uint8_t type, uint32_t id,
     const struct sftp_str *handle, uint64_t offset, uint32_t len)
 {
 	struct writer	w;
 
-	start(&w, buf, sz, SSH_FXP_READ);
+	start(&w, buf, sz, type);
 	put_u32(&w, id);
 	put_handle(&w, handle);
 	put_u64(&w, offset);
-	put_u32(&w, len);
-	return finish(&w, 0);
+	put_u32(&w, len);	/* WRITE: data's string length */
+	return finish(&w, type == SSH_FXP_WRITE ? len : 0);
+}
+
+long
+sftp_enc_read(unsigned char *buf, size_t sz, uint32_t id,
+    const struct sftp_str *handle, uint64_t offset, uint32_t len)
+{
+	return enc_handle_span(buf, sz, SSH_FXP_READ, id, handle, offset,
+	    len);
 }
 
 long
 sftp_enc_write_head(unsigned char *buf, size_t sz, uint32_t id,
     const struct sftp_str *handle, uint64_t offset, uint32_t len)
 {
-	struct writer	w;
-
-	start(&w, buf, sz, SSH_FXP_WRITE);
-	put_u32(&w, id);
-	put_handle(&w, handle);
-	put_u64(&w, offset);
-	put_u32(&w, len);	/* data's string length; its bytes follow */
-	return finish(&w, len);
+	return enc_handle_span(buf, sz, SSH_FXP_WRITE, id, handle, offset,
+	    len);
 }
 
 /* MKDIR and SETSTAT share their shape: a path, then attributes. */

@@ -28,19 +28,9 @@ files = lab.make_root("files")
 
 def sftp_servers():
     """The sftp-servers that the lab's sshd started, and no others."""
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv0 = f.read().split(b"\0")[0]
-        except OSError:
-            continue
-        if (argv0 == SFTP_SERVER.encode() and L.pid_alive(int(d)) and
-                lab.descends(int(d), lab.sshd.pid)):
-            found.append(int(d))
-    return found
+    return [pid for pid, argv in L.processes()
+            if argv[0] == SFTP_SERVER.encode() and
+            lab.descends(pid, lab.sshd.pid)]
 
 
 def kill_the_sftp_server():

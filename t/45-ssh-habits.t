@@ -18,20 +18,8 @@ from clients import Curl                          # noqa: E402
 t = L.Tap()
 
 
-def recipe_lines(text):
-    lines = text.splitlines()
-    start = next(i for i, ln in enumerate(lines) if ln.strip() ==
-                 "Host ftpgw")
-    out = []
-    for ln in lines[start:]:
-        if not ln.strip() or ln.startswith(".") or ln.startswith("("):
-            break
-        out.append(ln.split())
-    return out
-
-
-readme = recipe_lines(open(os.path.join(L.TOP, "README")).read())
-man = recipe_lines(open(os.path.join(L.TOP, "man", "ftpfwd.1")).read())
+readme = L.recipe_lines(open(os.path.join(L.TOP, "README")).read())
+man = L.recipe_lines(open(os.path.join(L.TOP, "man", "ftpfwd.1")).read())
 t.is_(man, readme, "the man page's recipe is the README's, word for word")
 lint = subprocess.run(["mandoc", "-T", "lint", "-W", "warning",
                       os.path.join(L.TOP, "man", "ftpfwd.1")],
@@ -49,20 +37,7 @@ recipe = srv.client(Curl, port)   # through the recipe's ftpfwd
 ctl = lab.path("cm-ftpgw")
 # The recipe as written; only what names this machine is replaced: the
 # host, the ControlPath (not under the real ~/.ssh), the ports.
-subst = {"bastion.example.com": "127.0.0.1", "~/.ssh/cm-%C": ctl,
-         "2121:ftp.internal:21": "%d:127.0.0.1:%d" % (port, srv.port)}
-conf = []
-for words in readme:
-    words = [subst.get(w, w) for w in words]
-    conf.append(("    " if words[0] != "Host" else "") + " ".join(words))
-conf += ["    Port %d" % lab.ssh_port, "    User root",
-         "    IdentityFile " + lab.path("id"), "    IdentitiesOnly yes",
-         "    UserKnownHostsFile " + lab.path("known_hosts"),
-         "    StrictHostKeyChecking accept-new", "    BatchMode yes",
-         "    LogLevel ERROR"]
-cfg = lab.path("recipe_config")
-with open(cfg, "w") as f:
-    f.write("\n".join(conf) + "\n")
+cfg = lab.recipe_config(readme, ctl, port, srv.port)
 env = dict(os.environ, PATH=L.TOP + ":" + os.environ["PATH"])
 
 
@@ -74,20 +49,9 @@ def ssh(*args, timeout=30):
 
 def ftpfwds():
     """Our ftpfwd processes: those whose command line has our port."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"ftpfwd") and \
-                ("%d:127.0.0.1" % port).encode() in b" ".join(argv) and \
-                L.pid_alive(int(d)):
-            pids.append(int(d))
-    return pids
+    return [pid for pid, argv in L.processes()
+            if argv[0].endswith(b"ftpfwd") and
+            ("%d:127.0.0.1" % port).encode() in b" ".join(argv)]
 
 
 # -- ssh -fN, as the README says --------------------------------------------

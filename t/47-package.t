@@ -73,19 +73,6 @@ def dpkg(*args):
     return r
 
 
-def recipe_lines(text):
-    """The README's ~/.ssh/config recipe, as t/45 reads it."""
-    lines = text.splitlines()
-    start = next(i for i, ln in enumerate(lines) if ln.strip() ==
-                 "Host ftpgw")
-    out = []
-    for ln in lines[start:]:
-        if not ln.strip() or ln.startswith(".") or ln.startswith("("):
-            break
-        out.append(ln.split())
-    return out
-
-
 def unit_values(path, section, key):
     """Every value of key in section of a unit file, in order; an empty
     assignment resets the list, as systemd does."""
@@ -133,20 +120,10 @@ def exec_argv(line, instance, env):
 
 def ftpfwd_pids(port):
     """Processes whose program is ftpfwd and whose -L listens on port."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"ftpfwd") and \
-                re.search(rb"(^| |:)%d:[^ ]+:\d+( |$)" % port,
-                          b" ".join(argv)) and L.pid_alive(int(d)):
-            pids.append(int(d))
-    return pids
+    return [pid for pid, argv in L.processes()
+            if argv[0].endswith(b"ftpfwd") and
+            re.search(rb"(^| |:)%d:[^ ]+:\d+( |$)" % port,
+                      b" ".join(argv))]
 
 
 def exe(pid):
@@ -330,9 +307,9 @@ try:
          "the changelog's version and date are the Makefile's", changelog)
     with gzip.open("/usr/share/doc/ftpfwd/README.gz", "rt") as f:
         t.ok(f.read() == readme_text, "the installed README is the tree's")
-    t.is_(recipe_lines(open("/usr/share/doc/ftpfwd/examples/"
+    t.is_(L.recipe_lines(open("/usr/share/doc/ftpfwd/examples/"
                             "ssh_config").read()),
-          recipe_lines(readme_text), "the installed ssh_config example has "
+          L.recipe_lines(readme_text), "the installed ssh_config example has "
           "the README's recipe, word for word")
 
     # -- the README's recipe, with /usr/bin/ftpfwd -------------------------
@@ -340,20 +317,8 @@ try:
     # gives LocalCommand: neither the tree's ftpfwd nor one in /usr/local.
     port = L.free_port()
     ctl = lab.path("cm-ftpgw")
-    subst = {"bastion.example.com": "127.0.0.1", "~/.ssh/cm-%C": ctl,
-             "2121:ftp.internal:21": "%d:127.0.0.1:%d" % (port, srv.port)}
-    conf = []
-    for words in recipe_lines(readme_text):
-        words = [subst.get(w, w) for w in words]
-        conf.append(("    " if words[0] != "Host" else "") + " ".join(words))
-    conf += ["    Port %d" % lab.ssh_port, "    User root",
-             "    IdentityFile " + lab.path("id"), "    IdentitiesOnly yes",
-             "    UserKnownHostsFile " + lab.path("known_hosts"),
-             "    StrictHostKeyChecking accept-new", "    BatchMode yes",
-             "    LogLevel ERROR"]
-    cfg = lab.path("recipe_config")
-    with open(cfg, "w") as f:
-        f.write("\n".join(conf) + "\n")
+    cfg = lab.recipe_config(L.recipe_lines(readme_text), ctl, port,
+                            srv.port)
     env = dict(os.environ, PATH="/usr/bin:/bin")
 
     def ssh(*args):

@@ -143,11 +143,7 @@ def pasv_race(c, cmd, verb):
     if verb == "RETR":
         c.send(b"RETR f2m\r\n")
         first = c.reply()
-        while True:
-            b = d.recv(1 << 16)
-            if not b:
-                break
-            got += b
+        got = L.recv_all(d)
         d.close()
         last = c.reply()
         ok = first.startswith("1") and last.startswith("226") and \
@@ -318,12 +314,7 @@ for server in (srv, vsf):
     r1 = c.cmd(dp.port_cmd())
     r2 = c.cmd("NLST")
     dconn = dp.sock.accept()[0]
-    listing = b""
-    while True:
-        b = dconn.recv(1 << 16)
-        if not b:
-            break
-        listing += b
+    listing = L.recv_all(dconn)
     dconn.close()
     r3 = c.reply()
     t.ok(r1.startswith("200") and r2.startswith("1") and b"f30m" in listing

@@ -20,6 +20,7 @@
 #include "ssh_mux.h"
 #include "sockdiag.h"
 #include "sftp.h"
+#include "tap.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -74,35 +75,18 @@ roundtrip(const struct sockaddr_storage *ss, int eprt)
 static struct sockaddr_storage	sd_src[SD_TUPLES], sd_dst[SD_TUPLES];
 
 static void
-sd_addr(struct sockaddr_storage *ss, const char *addr, uint16_t port)
-{
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-	} else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-	} else
-		abort();
-}
-
-static void
 sd_init(void)
 {
 	static int	done;
 
 	if (done++)
 		return;
-	sd_addr(&sd_src[SD_V4], "127.0.0.1", 47022);
-	sd_addr(&sd_dst[SD_V4], "127.0.0.1", 47021);
-	sd_addr(&sd_src[SD_V6], "::1", 47022);
-	sd_addr(&sd_dst[SD_V6], "::1", 47021);
-	sd_addr(&sd_src[SD_MAPPED], "::ffff:127.0.0.1", 47022);
-	sd_addr(&sd_dst[SD_MAPPED], "::ffff:127.0.0.1", 47021);
+	test_addr(&sd_src[SD_V4], "127.0.0.1", 47022, 0);
+	test_addr(&sd_dst[SD_V4], "127.0.0.1", 47021, 0);
+	test_addr(&sd_src[SD_V6], "::1", 47022, 0);
+	test_addr(&sd_dst[SD_V6], "::1", 47021, 0);
+	test_addr(&sd_src[SD_MAPPED], "::ffff:127.0.0.1", 47022, 0);
+	test_addr(&sd_dst[SD_MAPPED], "::ffff:127.0.0.1", 47021, 0);
 }
 
 /* A result's outputs: written when it says so, and only then. */

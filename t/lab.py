@@ -85,6 +85,44 @@ def port_open(port, host="127.0.0.1"):
     return probe
 
 
+def recipe_lines(text):
+    """The ~/.ssh/config recipe of the README (or the man page, or an
+    example file), from "Host ftpgw" to its end, as lists of words."""
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.strip() ==
+                 "Host ftpgw")
+    out = []
+    for ln in lines[start:]:
+        if not ln.strip() or ln.startswith(".") or ln.startswith("("):
+            break
+        out.append(ln.split())
+    return out
+
+
+def processes():
+    """(pid, argv as bytes) of every live process we can read."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0] and pid_alive(int(d)):
+            yield int(d), argv
+
+
+def recv_all(sock):
+    """Everything a data connection brings, to its end."""
+    got = b""
+    while True:
+        b = sock.recv(1 << 16)
+        if not b:
+            return got
+        got += b
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -287,6 +325,29 @@ class Lab:
         self.ssh_config = self.path("ssh_config")
         with open(self.ssh_config, "w") as f:
             f.write("\n".join(conf) + "\n")
+
+    def recipe_config(self, recipe, ctl, port, server_port):
+        """An ssh_config of the README's recipe (recipe_lines) as
+        written, with only what names this machine replaced: the host,
+        the ControlPath, the ports; then how to reach the lab's sshd."""
+        subst = {"bastion.example.com": "127.0.0.1", "~/.ssh/cm-%C": ctl,
+                 "2121:ftp.internal:21": "%d:127.0.0.1:%d" % (port,
+                                                             server_port)}
+        conf = []
+        for words in recipe:
+            words = [subst.get(w, w) for w in words]
+            conf.append(("    " if words[0] != "Host" else "") +
+                        " ".join(words))
+        conf += ["    Port %d" % self.ssh_port, "    User root",
+                 "    IdentityFile " + self.path("id"),
+                 "    IdentitiesOnly yes",
+                 "    UserKnownHostsFile " + self.path("known_hosts"),
+                 "    StrictHostKeyChecking accept-new", "    BatchMode yes",
+                 "    LogLevel ERROR"]
+        cfg = self.path("recipe_config")
+        with open(cfg, "w") as f:
+            f.write("\n".join(conf) + "\n")
+        return cfg
 
     def ssh(self, *args, **kw):
         return subprocess.run(["ssh", "-F", self.ssh_config] + list(args),

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "sftp.h"
+#include "tap.h"
 
 #define SFTP_SERVER	"/usr/lib/openssh/sftp-server"
 /* A live exchange that takes longer than this is stuck, not slow. */
@@ -29,29 +30,6 @@
 #define PKT_BUF		(SFTP_PACKET_MAX + 4)
 #define NFILES		3
 
-static int	ntest, nfail;
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list	ap;
-
-	ntest++;
-	if (!cond)
-		nfail++;
-	printf("%sok %d - ", cond ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static void
-skip(const char *name, const char *why)
-{
-	printf("ok %d - %s # SKIP %s\n", ++ntest, name, why);
-}
 
 /* A string literal's bytes, without the NUL C adds. */
 #define LIT(s)		(const unsigned char *)(s), sizeof(s) - 1

@@ -25,6 +25,7 @@
 
 #include "peeruid.h"
 #include "sockdiag.h"
+#include "tap.h"
 
 /* The uid the other-user test's client runs as (nobody). */
 #define OTHER_UID	65534
@@ -38,53 +39,10 @@
 #define ST_TIME_WAIT	6
 #define ST_LISTEN	10
 
-static int	ntest, nfail;
 
 /* The 4-tuples of the hand-built replies: peer (src) to local (dst). */
 static struct sockaddr_storage	peer4, local4, peer6, local6;
 static struct sockaddr_storage	mpeer4, mlocal4;	/* IPv4-mapped */
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-	va_list	ap;
-
-	ntest++;
-	if (!cond)
-		nfail++;
-	printf("%sok %d - ", cond ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static void
-skip(const char *name, const char *why)
-{
-	printf("ok %d - %s # SKIP %s\n", ++ntest, name, why);
-}
-
-static void
-set_addr(struct sockaddr_storage *ss, const char *addr, uint16_t port,
-    uint32_t scope)
-{
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		return;
-	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
-		abort();
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	sin6->sin6_scope_id = scope;
-}
 
 /* Hand-built netlink datagrams. */
 struct reply {
@@ -270,8 +228,8 @@ test_request(void)
 	    memcmp(req.id.idiag_src, &in6addr_loopback, 16) == 0 &&
 	    memcmp(req.id.idiag_dst, &in6addr_loopback, 16) == 0 &&
 	    req.id.idiag_sport == htons(47022), "request: IPv6 ::1");
-	set_addr(&ll_peer, "fe80::1", 50000, 0);
-	set_addr(&ll_local, "fe80::2", 21, 3);
+	test_addr(&ll_peer, "fe80::1", 50000, 0);
+	test_addr(&ll_local, "fe80::2", 21, 3);
 	n = sockdiag_request(buf, sizeof(buf), &ll_peer, &ll_local, 9);
 	memcpy(&req, buf + sizeof(nlh), sizeof(req));
 	ok(n > 0 && req.id.idiag_if == 3,
@@ -381,7 +339,7 @@ test_parse_answers(void)
 	    "parse: another seq's error skipped");
 
 	/* The exact lookup's fallback: the listener on the source port. */
-	set_addr(&any, "0.0.0.0", 0, 0);
+	test_addr(&any, "0.0.0.0", 0, 0);
 	one_diag(&r, &peer4, &any, ST_LISTEN, 1000, 5555);
 	ok(parse4(&r, &uid, &error) == SOCKDIAG_NOSOCK && uid == 77,
 	    "parse: a listener's answer is not our socket");
@@ -640,7 +598,7 @@ conn_listen(struct conn *c, const char *laddr, uint32_t scope, int v6only)
 	socklen_t		sl;
 	int			family;
 
-	set_addr(&ss, laddr, 0, scope);
+	test_addr(&ss, laddr, 0, scope);
 	family = ss.ss_family;
 	sl = family == AF_INET ? sizeof(struct sockaddr_in) :
 	    sizeof(struct sockaddr_in6);
@@ -663,7 +621,7 @@ conn_connect(const struct conn *c, const char *caddr, uint32_t scope)
 
 	if (getsockname(c->lfd, (struct sockaddr *)&lss, &sl) == -1)
 		return -1;
-	set_addr(&ss, caddr, ntohs(lss.ss_family == AF_INET ?
+	test_addr(&ss, caddr, ntohs(lss.ss_family == AF_INET ?
 	    ((struct sockaddr_in *)&lss)->sin_port :
 	    ((struct sockaddr_in6 *)&lss)->sin6_port), scope);
 	sl = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) :
@@ -830,7 +788,7 @@ test_live_refusals(void)
 
 	/* The kernel's lookup falls back to the listener on that port. */
 	getsockname(c.lfd, (struct sockaddr *)&lss, &sl);
-	set_addr(&nowhere, "127.0.0.1", 1, 0);
+	test_addr(&nowhere, "127.0.0.1", 1, 0);
 	err[0] = '\0';
 	ok(peer_uid(&nowhere, &lss, &uid, err, sizeof(err)) == -1 &&
 	    uid == 4242 && strstr(err, "no such socket") != NULL,
@@ -898,7 +856,7 @@ is_local(const char *addr)
 {
 	struct sockaddr_storage	ss;
 
-	set_addr(&ss, addr, 21, 0);
+	test_addr(&ss, addr, 21, 0);
 	return addr_is_local(&ss);
 }
 
@@ -940,12 +898,12 @@ main(void)
 {
 	/* A hung live test must not hold the suite's lock for ever. */
 	alarm(TEST_TIMEOUT);
-	set_addr(&peer4, "127.0.0.1", 47022, 0);
-	set_addr(&local4, "127.0.0.1", 47021, 0);
-	set_addr(&peer6, "::1", 47022, 0);
-	set_addr(&local6, "::1", 47021, 0);
-	set_addr(&mpeer4, "::ffff:127.0.0.1", 47022, 0);
-	set_addr(&mlocal4, "::ffff:127.0.0.1", 47021, 0);
+	test_addr(&peer4, "127.0.0.1", 47022, 0);
+	test_addr(&local4, "127.0.0.1", 47021, 0);
+	test_addr(&peer6, "::1", 47022, 0);
+	test_addr(&local6, "::1", 47021, 0);
+	test_addr(&mpeer4, "::ffff:127.0.0.1", 47022, 0);
+	test_addr(&mlocal4, "::ffff:127.0.0.1", 47021, 0);
 
 	test_request();
 	test_parse_found();
