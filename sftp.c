@@ -187,6 +187,24 @@ get_status(struct cursor *c, struct sftp_reply *r)
 	return 0;
 }
 
+/* Every entry of a NAME reply, the first nout kept (sftp.h). */
+int
+sftp_names(const struct sftp_reply *r, struct sftp_name *out, size_t nout)
+{
+	const unsigned char	*cur = r->names;
+	size_t			 left = r->names_len;
+	struct sftp_name	 n;
+	uint32_t		 i;
+
+	for (i = 0; i < r->count; i++) {
+		if (sftp_name_next(&cur, &left, &n) == -1)
+			return -1;
+		if (i < nout)
+			out[i] = n;
+	}
+	return left == 0 ? 0 : -1;
+}
+
 /* The rest of the packet, for a later walk (NAME) or decoder (ext). */
 static void
 take_rest(struct cursor *c, const unsigned char **p, size_t *len)

@@ -176,6 +176,11 @@ int	sftp_decode_version(const unsigned char *, size_t,
  * should be 0: bytes past it are the caller's to refuse.
  */
 int	sftp_name_next(const unsigned char **, size_t *, struct sftp_name *);
+/*
+ * All r->count entries of a NAME reply, the first nout of them stored in
+ * out: 0 if all are there and nothing is left over, -1 if not.
+ */
+int	sftp_names(const struct sftp_reply *, struct sftp_name *, size_t);
 /* limits@openssh.com's EXTENDED_REPLY body (r->ext): exactly four
  * uint64, or -1. */
 int	sftp_decode_limits(const struct sftp_str *, struct sftp_limits *);

@@ -122,22 +122,22 @@ sf_inside(const struct sftp_str *s)
 		abort();
 }
 
-/* Walk every NAME entry: count of them, then nothing left over or -1. */
+#define SF_NAMES_KEPT	64	/* NAME entries checked, at most */
+
+/* Walk every NAME entry: those kept must lie inside the input. */
 static void
 sf_walk(const struct sftp_reply *r)
 {
-	const unsigned char	*cur = r->names;
-	size_t			 left = r->names_len;
-	struct sftp_name	 n;
-	uint32_t		 i;
+	struct sftp_name	n[SF_NAMES_KEPT];
+	size_t			i;
 
-	for (i = 0; i < r->count; i++) {
-		if (sftp_name_next(&cur, &left, &n) == -1)
-			return;
-		sf_inside(&n.filename);
-		sf_inside(&n.longname);
-		if (left > r->names_len)
-			abort();
+	memset(n, 0, sizeof(n));
+	(void)sftp_names(r, n, SF_NAMES_KEPT);
+	for (i = 0; i < SF_NAMES_KEPT; i++) {
+		if (n[i].filename.p == NULL)
+			break;		/* not reached before it stopped */
+		sf_inside(&n[i].filename);
+		sf_inside(&n[i].longname);
 	}
 }
 

@@ -363,24 +363,6 @@ test_decode_simple(void)
 	    "decode STATUS, HANDLE, DATA, ATTRS: a trailing byte refused");
 }
 
-/* Walk count entries; 0 if all are there and nothing is left over. */
-static int
-walk(const struct sftp_reply *r, struct sftp_name *out, size_t nout)
-{
-	const unsigned char	*cur = r->names;
-	size_t			 left = r->names_len;
-	struct sftp_name	 n;
-	uint32_t		 i;
-
-	for (i = 0; i < r->count; i++) {
-		if (sftp_name_next(&cur, &left, &n) == -1)
-			return -1;
-		if (i < nout)
-			out[i] = n;
-	}
-	return left == 0 ? 0 : -1;
-}
-
 static void
 test_decode_name(void)
 {
@@ -390,7 +372,7 @@ test_decode_name(void)
 	int			 walked;
 
 	walked = sftp_decode(LIT(P_NAME), &r) == 0 && r.count == 3 &&
-	    walk(&r, n, NFILES) == 0;
+	    sftp_names(&r, n, NFILES) == 0;
 	ok(walked && str_is(&n[0].filename, "a") &&
 	    str_is(&n[0].longname, "l a") && n[0].attrs.size == 1 &&
 	    str_is(&n[1].filename, "bb") && n[1].longname.len == 0 &&
@@ -406,7 +388,7 @@ test_decode_name(void)
 
 		for (k = 0; k < full; k++) {
 			r.names_len = k;
-			all &= walk(&r, NULL, 0) == -1;
+			all &= sftp_names(&r, NULL, 0) == -1;
 		}
 		ok(all, "walk NAME: every shortened body refused");
 	} else
@@ -414,14 +396,15 @@ test_decode_name(void)
 	memcpy(lie, P_NAME, sizeof(lie));
 	lie[12] = 4;
 	ok(sftp_decode(lie, sizeof(lie) - 1, &r) == 0 && r.count == 4 &&
-	    walk(&r, NULL, 0) == -1, "decode NAME: a count of 4 for 3 entries");
+	    sftp_names(&r, NULL, 0) == -1,
+	    "decode NAME: a count of 4 for 3 entries");
 	lie[9] = lie[10] = lie[11] = lie[12] = 0xff;
 	ok(sftp_decode(lie, sizeof(lie) - 1, &r) == -1,
 	    "decode NAME: a count of 4 billion is refused at once");
 	memcpy(lie, P_NAME, sizeof(lie));
 	lie[12] = 2;
 	ok(sftp_decode(lie, sizeof(lie) - 1, &r) == 0 &&
-	    walk(&r, NULL, 0) == -1,
+	    sftp_names(&r, NULL, 0) == -1,
 	    "decode NAME: a count of 2 for 3 entries leaves bytes over");
 }
 
