@@ -80,12 +80,17 @@ rundir_get(void)
 		return NULL;
 	}
 	snprintf(line, sizeof(line), "%s\n", opt.ctl_path);
+	fd = -1;
 	if (rundir_path(path, sizeof(path), RUNDIR_STATE) == -1 ||
 	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
 	    -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
-	    write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+	    write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		/* Without its lock, a successor would take us for dead. */
 		logit(LL_ERROR, "cannot write %s: %s", path, strerror(errno));
-	else
+		if (fd != -1)
+			close(fd);
+		(void)unlink(path);
+	} else
 		state_fd = fd;
 	return rundir;
 }
@@ -237,9 +242,12 @@ reap_forwards(int dfd, const char *name)
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return;
 	snprintf(r->name, sizeof(r->name), "%s", name);
+	fd = -1;
 	if ((r->mc = mux_open(evbase, opt.ctl_path, reap_cb, r, err,
 	    sizeof(err))) == NULL || (fd = dup(dfd)) == -1 ||
 	    (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
 		mux_free(r->mc);
 		free(r);
 		return;
