@@ -87,11 +87,12 @@ t/test_sftp: t/test_sftp.c t/tap.h sftp.o .build-flags
 
 # The SFTP channels over the master (sftpchan.c), tested through the
 # lab's real one by t/14-sftpchan.t.
-sftpchan.o: sftp.h sftpchan.h ssh_mux.h
+sftpchan.o sftppool.o: sftp.h sftpchan.h sftpchan_impl.h ssh_mux.h
 
-t/sftpchan_probe: t/sftpchan_probe.c sftpchan.o sftp.o ssh_mux.o .build-flags
-	$(CC) $(ALL_CFLAGS) -I. -o $@ t/sftpchan_probe.c sftpchan.o sftp.o \
-	    ssh_mux.o $(LDFLAGS) $(DEPS_LIBS)
+t/sftpchan_probe: t/sftpchan_probe.c sftpchan.o sftppool.o sftp.o ssh_mux.o \
+    .build-flags
+	$(CC) $(ALL_CFLAGS) -I. -o $@ t/sftpchan_probe.c sftpchan.o \
+	    sftppool.o sftp.o ssh_mux.o $(LDFLAGS) $(DEPS_LIBS)
 
 t/fuzz-%: t/fuzz.c t/tap.h ftpparse.c ssh_mux.c sockdiag.c ftpparse.h ssh_mux.h \
     sockdiag.h sftp.c sftp.h
@@ -171,5 +172,5 @@ uninstall: $(if $(USERUNITDIR),uninstall-units)
 clean:
 	rm -f $(PROG) $(OBJS) t/test_ftpparse $(FUZZ_BINS) .build-flags \
 	    sockdiag.o peeruid.o t/test_sockdiag \
-	    sftp.o t/test_sftp sftpchan.o t/sftpchan_probe \
+	    sftp.o t/test_sftp sftpchan.o sftppool.o t/sftpchan_probe \
 	    $(PROG)-*.tar.gz

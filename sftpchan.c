@@ -1,6 +1,6 @@
 /*
- * sftpchan.c: SFTP channels over a running ControlMaster, and a pool of
- * them.
+ * sftpchan.c: SFTP channels over a running ControlMaster; their pool is
+ * sftppool.c's.
  *
  * A channel is a mux connection asking for one session with the sftp
  * subsystem (the master allows one session per mux connection), whose
@@ -39,6 +39,7 @@
 #include "sftp.h"
 #include "sftpchan.h"
 #include "ssh_mux.h"
+#include "sftpchan_impl.h"
 
 /* Bytes read from sftp-server at a time: a whole DATA reply. */
 #define CHAN_READ_MAX		(SFTP_PACKET_MAX + 4)
@@ -51,72 +52,6 @@
 #define CHAN_ERR_MAX		256
 #define LIMITS_EXT		"limits@openssh.com"
 
-enum chan_state {
-	CS_VERSION,		/* INIT sent, waiting for VERSION */
-	CS_LIMITS,		/* limits@openssh.com asked */
-	CS_READY,
-	CS_DEAD
-};
-
-struct sftp_req {
-	TAILQ_ENTRY(sftp_req)	 entry;
-	uint32_t		 id;
-	sftp_cb			 cb;		/* NULL: forgotten */
-	void			*arg;
-};
-TAILQ_HEAD(sftp_reqs, sftp_req);
-
-struct sftp_chan {
-	TAILQ_ENTRY(sftp_chan)	 entry;		/* in live or gone */
-	struct sftp_pool	*pool;
-	u_int			 serial;	/* for the log */
-	enum chan_state		 state;
-	int			 session_up;	/* SESSION_OPENED seen */
-	int			 sock_lost;	/* early: wait for the master */
-	struct sftp_chan	*alias;		/* refused: users went there */
-	u_int			 users;		/* holders of this pointer */
-	u_int			 load;		/* and those of its aliases */
-	struct mux_conn		*mc;
-	int			 fd;
-	struct event		*rev, *wev;
-	struct event		*timer;		/* open timeout, then idle */
-	struct event		*reap;
-	int			 released;	/* fd and buffers let go */
-	struct evbuffer		*in, *out;
-	struct evbuffer		*held;		/* requests before ready */
-	struct sftp_reqs	 reqs;
-	u_int			 npending;
-	uint32_t		 limits_id;
-	unsigned char		*vpkt;		/* VERSION, which version */
-	struct sftp_version	 version;	/* points into */
-	struct sftp_limits	 limits;
-};
-TAILQ_HEAD(sftp_chans, sftp_chan);
-
-struct sftp_pool {
-	struct event_base	*base;
-	char			*ctl_path;
-	u_int			 max;		/* as configured */
-	u_int			 cap;		/* as sshd lets us */
-	sftp_log_fn		 log;
-	uint32_t		 next_id;
-	u_int			 serial;
-	struct sftp_chans	 live;		/* usable or on their way */
-	u_int			 nlive;
-	struct sftp_chans	 gone;		/* dead, still held */
-	u_int			 depth;		/* callbacks running */
-	int			 dying;
-	struct event		*reap;
-};
-
-static void	chan_kill(struct sftp_chan *, int, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-static void	pool_reap_cb(evutil_socket_t, short, void *);
-
-#define plog(p, level, ...) do {					\
-	if ((p)->log != NULL)						\
-		(p)->log((level), __VA_ARGS__);				\
-} while (0)
 
 static uint32_t
 get_u32(const unsigned char *p)
@@ -200,7 +135,7 @@ chan_release(struct sftp_chan *ch)
 	memset(&ch->version, 0, sizeof(ch->version));
 }
 
-static void
+void
 chan_free(struct sftp_chan *ch)
 {
 	chan_release(ch);
@@ -223,14 +158,14 @@ chan_reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void
+void
 chan_schedule_reap(struct sftp_chan *ch)
 {
 	event_active(ch->reap, EV_TIMEOUT, 0);
 }
 
 /* Nobody uses it and nothing is on its way: close it if that lasts. */
-static void
+void
 chan_maybe_idle(struct sftp_chan *ch)
 {
 	struct timeval	tv = { SFTP_CHAN_IDLE_SECS, 0 };
@@ -244,7 +179,7 @@ chan_maybe_idle(struct sftp_chan *ch)
  * request still waiting answered with why.  Callbacks may put it or
  * get a fresh channel; it is released from the loop.
  */
-static void
+void
 chan_kill(struct sftp_chan *ch, int level, const char *fmt, ...)
 {
 	struct sftp_pool	*p = ch->pool;
@@ -281,41 +216,6 @@ chan_kill(struct sftp_chan *ch, int level, const char *fmt, ...)
 			deliver(p, q->cb, NULL, err, q->arg);
 		free(q);
 	}
-}
-
-/*
- * How sure a channel is to stay: its session is open; or it was asked
- * for before channel not, so sshd saw it first; or neither.
- */
-static int
-chan_rank(const struct sftp_chan *ch, const struct sftp_chan *not)
-{
-	if (ch->session_up || ch->state == CS_READY)
-		return 2;
-	return not != NULL && ch->serial < not->serial;
-}
-
-/*
- * The live channel with the fewest users, other than not; with ranked,
- * the surest first.  One whose socket is gone is about to be refused.
- */
-static struct sftp_chan *
-least_loaded(struct sftp_pool *p, const struct sftp_chan *not, int ranked)
-{
-	struct sftp_chan	*ch, *best = NULL;
-	int			 rank, best_rank = 0;
-
-	TAILQ_FOREACH(ch, &p->live, entry) {
-		if (ch == not || ch->sock_lost)
-			continue;
-		rank = ranked ? chan_rank(ch, not) : 0;
-		if (best == NULL || rank > best_rank ||
-		    (rank == best_rank && ch->load < best->load)) {
-			best = ch;
-			best_rank = rank;
-		}
-	}
-	return best;
 }
 
 static void
@@ -656,7 +556,7 @@ chan_alloc(struct sftp_chan *ch)
  * Start a channel: the mux connection, the session request (both
  * queued by ssh_mux.c until the master's HELLO) and our INIT.
  */
-static struct sftp_chan *
+struct sftp_chan *
 chan_open(struct sftp_pool *p)
 {
 	struct sftp_chan	*ch;
@@ -707,123 +607,6 @@ chan_open(struct sftp_pool *p)
 		close(sv[1]);
 	chan_free(ch);
 	return NULL;
-}
-
-struct sftp_pool *
-sftp_pool_new(struct event_base *base, const char *ctl_path, u_int max,
-    sftp_log_fn log)
-{
-	struct sftp_pool	*p;
-
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return NULL;
-	p->base = base;
-	p->log = log;
-	p->max = p->cap = max != 0 ? max : SFTP_POOL_CHANNELS;
-	p->next_id = 1;
-	TAILQ_INIT(&p->live);
-	TAILQ_INIT(&p->gone);
-	if ((p->ctl_path = strdup(ctl_path)) == NULL ||
-	    (p->reap = evtimer_new(base, pool_reap_cb, p)) == NULL) {
-		free(p->ctl_path);
-		free(p);
-		return NULL;
-	}
-	return p;
-}
-
-static void
-pool_reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct sftp_pool	*p = arg;
-	struct sftp_chan	*ch;
-
-	(void)fd;
-	(void)what;
-	while ((ch = TAILQ_FIRST(&p->gone)) != NULL) {
-		TAILQ_REMOVE(&p->gone, ch, entry);
-		chan_free(ch);
-	}
-	event_free(p->reap);
-	free(p->ctl_path);
-	free(p);
-}
-
-/*
- * Close every channel, answering what waits with an error.  Channels
- * handed out are invalid afterwards, except to their callbacks now
- * running.  Called from one of them, the memory goes from the loop.
- */
-void
-sftp_pool_free(struct sftp_pool *p)
-{
-	struct sftp_chan	*ch;
-
-	if (p == NULL || p->dying)
-		return;
-	p->dying = 1;
-	while ((ch = TAILQ_FIRST(&p->live)) != NULL)
-		chan_kill(ch, SFTP_LOG_DEBUG, "the pool is closing");
-	if (p->depth == 0) {
-		pool_reap_cb(-1, 0, p);
-		return;
-	}
-	event_active(p->reap, EV_TIMEOUT, 0);
-}
-
-u_int
-sftp_pool_channels(const struct sftp_pool *p)
-{
-	return p->nlive;
-}
-
-u_int
-sftp_pool_cap(const struct sftp_pool *p)
-{
-	return p->cap;
-}
-
-/*
- * A channel for an FTP session's whole life (its handles are the
- * channel's): a new one while the pool has room, else the one with the
- * fewest users.  NULL when none is open and none can be.
- */
-struct sftp_chan *
-sftp_chan_get(struct sftp_pool *p)
-{
-	struct sftp_chan	*ch = NULL;
-
-	if (p->dying)
-		return NULL;
-	/* Whatever made sshd refuse us before, with none open try again. */
-	if (p->nlive == 0)
-		p->cap = p->max;
-	if (p->nlive < p->cap)
-		ch = chan_open(p);
-	if (ch == NULL && (ch = least_loaded(p, NULL, 0)) == NULL)
-		return NULL;
-	ch->users++;
-	ch->load++;
-	if (ch->state == CS_READY)
-		event_del(ch->timer);		/* no longer idle */
-	return ch;
-}
-
-void
-sftp_chan_put(struct sftp_chan *ch)
-{
-	struct sftp_chan	*c;
-
-	if (ch == NULL || ch->users == 0)
-		return;
-	ch->users--;
-	for (c = ch; c != NULL; c = c->alias) {
-		c->load--;
-		if (c->state == CS_DEAD && c->load == 0)
-			chan_schedule_reap(c);
-		else
-			chan_maybe_idle(c);
-	}
 }
 
 int
