@@ -116,6 +116,23 @@ c, r = login(fwd.port)
 t.ok(r.startswith("230"), "the owner is served", r)
 
 
+# -W on the socket itself, as inetd hands it over (socat's nofork): the
+# peer is judged as a -L client is.
+wport = L.free_port()
+lab.spawn(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % wport,
+           "EXEC:%s -W 127.0.0.1\\:%d -S %s,nofork" % (L.FTPFWD, srv.port,
+                                                        lab.ctl)],
+          "socat-w.log")
+L.wait_for("socat", L.port_open(wport))
+out = as_other("127.0.0.1", wport)
+t.ok(out.splitlines()[-1:] and "421 ftpfwd: local user %s (uid %d) may "
+     "not use this forward" % (OTHER, other.pw_uid) in out,
+     "-W on an inetd socket: another local user gets 421 too", out)
+w = L.Raw(wport)
+banner, r = w.login(srv.user, srv.password)
+t.ok(r.startswith("230"), "-W on an inetd socket: the owner is served", r)
+w.close()
+
 # -- Passive data: the other user races the owner to the port ----------
 def pasv_port(c, cmd):
     r = c.cmd(cmd)
