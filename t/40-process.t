@@ -202,13 +202,7 @@ for limit, pid, text in seen[:1]:
          "daemon is gone (limit %d)" % limit, text)
 
 # -- -W through socat --------------------------------------------------
-wport = L.free_port()
-lab.spawn(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % wport,
-           # socat splits its address at colons: escape ours.
-           "EXEC:%s -W 127.0.0.1\\:%d -S %s" % (L.FTPFWD, srv.port,
-                                                   lab.ctl)],
-          "socat.log")
-L.wait_for("socat", L.port_open(wport))
+wport = lab.start_socat_w(srv.port)
 for c in L.matrix([Curl], wport, srv):
     ok, text = L.fetch(c, "f1m", lab.path("got"), want)
     t.ok(ok, "-W under socat: %s transfer" % c.mode, text)

@@ -118,12 +118,7 @@ t.ok(r.startswith("230"), "the owner is served", r)
 
 # -W on the socket itself, as inetd hands it over (socat's nofork): the
 # peer is judged as a -L client is.
-wport = L.free_port()
-lab.spawn(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % wport,
-           "EXEC:%s -W 127.0.0.1\\:%d -S %s,nofork" % (L.FTPFWD, srv.port,
-                                                        lab.ctl)],
-          "socat-w.log")
-L.wait_for("socat", L.port_open(wport))
+wport = lab.start_socat_w(srv.port, nofork=True, log="socat-w.log")
 out = as_other("127.0.0.1", wport)
 t.ok(out.splitlines()[-1:] and "421 ftpfwd: local user %s (uid %d) may "
      "not use this forward" % (OTHER, other.pw_uid) in out,

@@ -326,6 +326,18 @@ class Lab:
         with open(self.ssh_config, "w") as f:
             f.write("\n".join(conf) + "\n")
 
+    def start_socat_w(self, server_port, nofork=False, log="socat.log"):
+        """ftpfwd -W behind socat on a free port: on a socketpair, or
+        with nofork on the TCP socket itself, as inetd hands it over."""
+        port = free_port()
+        # socat splits its address at colons: escape ours.
+        self.spawn(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" %
+                    port, "EXEC:%s -W 127.0.0.1\\:%d -S %s%s" % (
+                        FTPFWD, server_port, self.ctl,
+                        ",nofork" if nofork else "")], log)
+        wait_for("socat", port_open(port))
+        return port
+
     def recipe_config(self, recipe, ctl, port, server_port):
         """An ssh_config of the README's recipe (recipe_lines) as
         written, with only what names this machine replaced: the host,
