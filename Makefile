@@ -8,7 +8,8 @@ DATE =		2026-11-25
 PROG =		ftpfwd
 SRCS =		ftpfwd.c log.c access.c addr.c listener.c master.c session.c ctl.c \
 		ftps.c data.c passive.c active.c xlate.c rundir.c \
-		fifo.c ftpparse.c ssh_mux.c join.c tls.c sockdiag.c peeruid.c
+		fifo.c ftpparse.c ssh_mux.c join.c tls.c sockdiag.c peeruid.c \
+		sftpd.c sftpxfer.c sftplist.c sftp.c sftpchan.c sftppool.c
 OBJS =		$(SRCS:.c=.o)
 
 PREFIX ?=	/usr/local

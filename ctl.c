@@ -319,7 +319,7 @@ next_line(struct evbuffer *in, char **linep, size_t *linelenp,
  * The rest of a line already judged: pass it to out, or drop it when out
  * is NULL.  Returns 1 once the line's LF has gone, 0 if more is to come.
  */
-static int
+int
 line_rest(struct evbuffer *in, struct evbuffer *out)
 {
 	struct evbuffer_ptr	eol;
@@ -664,11 +664,16 @@ void
 ctl_client_input(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->ctl.cin);
-	struct evbuffer	*out = bufferevent_get_output(s->ctl.srv);
+	struct evbuffer	*out;
 	size_t		 total, linelen;
 	char		*line;
 	int		 partial;
 
+	if (s->sfs != NULL) {
+		sfs_input(s);
+		return;
+	}
+	out = bufferevent_get_output(s->ctl.srv);
 	while (ctl_blocked(s) == NULL && evbuffer_get_length(in) > 0) {
 		if (s->ctl.cli_longline || s->ctl.cli_discard) {
 			if (line_rest(in, s->ctl.cli_discard ? NULL : out))
@@ -687,6 +692,11 @@ ctl_client_input(struct session *s)
 void
 ctl_eof_done(struct session *s)
 {
+	if (s->sfs != NULL) {
+		if (s->ctl.cli_eof && !sfs_busy(s))
+			session_close(s, NULL);
+		return;
+	}
 	if (s->ctl.cli_eof && ctl_blocked(s) == NULL &&
 	    fifo_len(&s->ctl.replies) == 0)
 		session_close(s, NULL);

@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <netinet/in.h>
 
@@ -41,6 +42,12 @@
 struct options		 opt;
 struct event_base	*evbase;
 
+/* -L and -W as given, read once -o Backend is known wherever it came. */
+static const char	*listen_specs[MAX_LISTENERS];
+static int		 nlisten_specs;
+static const char	*stdio_spec;
+static char		*password_file;
+
 /* A keyword's value, by name; the list ends with a NULL name. */
 struct choice {
 	const char	*name;
@@ -56,6 +63,9 @@ static const struct choice pasv_modes[] = {
 };
 static const struct choice pasv_addrs[] = {
 	{ "ignore", 0 }, { "trust", 1 }, { NULL, 0 }
+};
+static const struct choice backends[] = {
+	{ "ftp", BACKEND_FTP }, { "sftp", BACKEND_SFTP }, { NULL, 0 }
 };
 static const struct choice yes_no[] = {
 	{ "yes", 1 }, { "no", 0 }, { NULL, 0 }
@@ -132,6 +142,8 @@ static const struct keyword {
 	KW_STR("UpstreamServerName", &opt.up_name),
 	KW_STR("ClientCertificate", &opt.cl_cert),
 	KW_STR("ClientKey", &opt.cl_key),
+	KW_ONE("Backend", &opt.backend, backends, "ftp or sftp"),
+	KW_STR("PasswordFile", &password_file),
 };
 
 static void __attribute__((noreturn))
@@ -140,7 +152,8 @@ usage(void)
 	fprintf(stderr,
 	    "usage: ftpfwd [-46dfhqvV] [-E log_file] "
 	    "[-L [bind_address:]port:host:hostport]...\n"
-	    "              [-W host:port] [-S ctl_path] [-F ssh_config] "
+	    "              [-W host:port | -W sftp] [-S ctl_path] "
+	    "[-F ssh_config]\n              "
 	    "[-o option=value]...\n"
 	    "              [destination]\n");
 	exit(EXIT_USAGE);
@@ -231,6 +244,137 @@ parse_forward(const char *spec, struct forward *f, int is_w)
 	free(copy);
 }
 
+
+/* Backend=sftp's -L: [bind_address:]port, and nothing behind it. */
+static void
+parse_sftp_listen(const char *spec, struct forward *f)
+{
+	char	*copy, *fld[4], *bind = "127.0.0.1";
+	int	 n;
+
+	copy = xstrdup(spec);
+	n = split_colons(copy, fld, 4);
+	if (n > 2)
+		fatalx("-L %s names an FTP server, but Backend=sftp has none "
+		    "(use -L [bind_address:]port)", spec);
+	memset(f, 0, sizeof(*f));
+	f->claim_fd = -1;
+	if (n == 2) {
+		bind = unbracket(fld[0]);
+		if (*bind == '\0' || strcmp(bind, "*") == 0)
+			bind = NULL;
+	}
+	if (parse_port_str(fld[n - 1], 1, &f->bind_port) == -1)
+		fatalx("bad listen port in -L %s", spec);
+	if (bind != NULL)
+		f->bind_host = xstrdup(bind);
+	f->host = xstrdup("sftp");
+	free(copy);
+}
+
+/* Does a listener on host (NULL: every address) reach past loopback? */
+static int
+beyond_loopback(const char *host)
+{
+	struct addrinfo		 hints, *res, *ai;
+	const struct sockaddr_in *sin;
+	int			 beyond = 0;
+
+	if (host == NULL)
+		return 1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return 1;	/* bind says why later; refuse to guess */
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		sin = (const struct sockaddr_in *)ai->ai_addr;
+		if (ai->ai_family == AF_INET)
+			beyond |= (ntohl(sin->sin_addr.s_addr) >> 24) != 127;
+		else if (ai->ai_family == AF_INET6)
+			beyond |= !IN6_IS_ADDR_LOOPBACK(&((const struct
+			    sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+		else
+			beyond = 1;
+	}
+	freeaddrinfo(res);
+	return beyond;
+}
+
+/*
+ * PasswordFile: the one password FTP clients must give.  Anyone who
+ * can read it can act as the ssh user, so nobody else may.
+ */
+static void
+password_load(void)
+{
+	char		 line[FTP_LINE_MAX];
+	struct stat	 st;
+	FILE		*fp;
+
+	if ((fp = fopen(password_file, "re")) == NULL)
+		fatal("PasswordFile %s", password_file);
+	if (fstat(fileno(fp), &st) == -1)
+		fatal("PasswordFile %s", password_file);
+	if (st.st_mode & 077)
+		fatalx("PasswordFile %s: mode %04o lets other users read it "
+		    "(chmod 600 %s)", password_file,
+		    (unsigned int)(st.st_mode & 07777), password_file);
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	fclose(fp);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (line[0] == '\0')
+		fatalx("PasswordFile %s: its first line is empty", password_file);
+	opt.password = xstrdup(line);
+	explicit_bzero(line, sizeof(line));
+}
+
+/* -L and -W, as the backend reads them. */
+static void
+forwards_parse(void)
+{
+	int	i, sftp_w = stdio_spec != NULL && strcmp(stdio_spec, "sftp") == 0;
+
+	if (sftp_w && opt.backend == BACKEND_FTP)
+		fatalx("-W sftp serves from sftp, but -o Backend=ftp was given "
+		    "(use -W host:port, or Backend=sftp)");
+	if (opt.backend == -1)
+		opt.backend = sftp_w ? BACKEND_SFTP : BACKEND_FTP;
+	if (opt.backend == BACKEND_FTP) {
+		for (i = 0; i < nlisten_specs; i++)
+			parse_forward(listen_specs[i], &opt.fwds[opt.nfwds++],
+			    0);
+		if (stdio_spec != NULL)
+			parse_forward(stdio_spec, &opt.stdio_fwd, 1);
+		if (!opt.stdio_mode && opt.nfwds == 0)
+			parse_forward(DEFAULT_FORWARD,
+			    &opt.fwds[opt.nfwds++], 0);
+		if (password_file != NULL)
+			fatalx("PasswordFile is for Backend=sftp: an FTP "
+			    "server checks its own passwords");
+		return;
+	}
+	if (stdio_spec != NULL && !sftp_w)
+		fatalx("-W %s names an FTP server, but Backend=sftp has none "
+		    "(use -W sftp)", stdio_spec);
+	if (stdio_spec != NULL)
+		parse_sftp_listen("0", &opt.stdio_fwd);
+	for (i = 0; i < nlisten_specs; i++)
+		parse_sftp_listen(listen_specs[i], &opt.fwds[opt.nfwds++]);
+	if (!opt.stdio_mode && opt.nfwds == 0)
+		parse_sftp_listen(DEFAULT_SFTP_LISTEN, &opt.fwds[opt.nfwds++]);
+	if (password_file != NULL)
+		password_load();
+	for (i = 0; i < opt.nfwds && opt.password == NULL; i++)
+		if (beyond_loopback(opt.fwds[i].bind_host))
+			fatalx("-L %s:%u listens beyond this machine: with "
+			    "Backend=sftp anyone who reaches it acts as the ssh "
+			    "user, so it needs -o PasswordFile=path",
+			    opt.fwds[i].bind_host != NULL ?
+			    opt.fwds[i].bind_host : "*",
+			    opt.fwds[i].bind_port);
+}
 
 /*
  * Where f's remote forwards listen on the ssh server, and so the address
@@ -386,13 +530,13 @@ parse_args(int argc, char *argv[])
 			printf("ftpfwd %s\n", FTPFWD_VERSION);
 			exit(0);
 		case 'L':
-			if (opt.nfwds == MAX_LISTENERS)
+			if (nlisten_specs == MAX_LISTENERS)
 				fatalx("too many -L (at most %d)",
 				    MAX_LISTENERS);
-			parse_forward(optarg, &opt.fwds[opt.nfwds++], 0);
+			listen_specs[nlisten_specs++] = optarg;
 			break;
 		case 'W':
-			parse_forward(optarg, &opt.stdio_fwd, 1);
+			stdio_spec = optarg;
 			opt.stdio_mode = 1;
 			break;
 		case 'S':
@@ -434,12 +578,11 @@ options_finish(int argc, char *argv[])
 		fprintf(stderr, "ftpfwd: need a destination or -S ctl_path\n");
 		usage();
 	}
-	if (opt.stdio_mode && (opt.nfwds > 0 || opt.daemonize))
+	if (opt.stdio_mode && (nlisten_specs > 0 || opt.daemonize))
 		fatalx("-W cannot be combined with -L or -f");
 	if (opt.exit_with_master == -1)
 		opt.exit_with_master = opt.daemonize;
-	if (!opt.stdio_mode && opt.nfwds == 0)
-		parse_forward(DEFAULT_FORWARD, &opt.fwds[opt.nfwds++], 0);
+	forwards_parse();
 	for (i = 0; i < opt.nfwds; i++)
 		forward_active(&opt.fwds[i]);
 	if (opt.stdio_mode)
@@ -533,6 +676,7 @@ main(int argc, char *argv[])
 	opt.facility = LOG_DAEMON;
 	opt.loglevel = LL_INFO;
 	opt.stdio_fwd.claim_fd = -1;
+	opt.backend = -1;
 
 	access_parse("self");
 	parse_args(argc, argv);

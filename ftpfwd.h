@@ -33,6 +33,7 @@
 
 #include "fifo.h"
 #include "ftpparse.h"
+#include "sftp.h"
 
 #ifndef FTPFWD_VERSION
 #define FTPFWD_VERSION		"unknown"
@@ -42,6 +43,7 @@
 #define EXIT_NO_MASTER		255
 
 #define DEFAULT_FORWARD		"127.0.0.1:2121:localhost:21"
+#define DEFAULT_SFTP_LISTEN	"127.0.0.1:2121"	/* Backend=sftp */
 #define DEFAULT_MAX_SESSIONS	100
 #define DEFAULT_IDLE_TIMEOUT	3600
 #define MAX_LISTENERS		16	/* sockets per -L (all interfaces) */
@@ -84,6 +86,7 @@ struct evconnlistener;
 struct join;
 struct mux_conn;
 struct relay;
+struct sfs;
 
 enum loglevel {
 	LL_QUIET, LL_FATAL, LL_ERROR, LL_INFO, LL_VERBOSE,
@@ -94,6 +97,8 @@ enum loglevel {
 enum act_mode { AM_AUTO, AM_FORWARD, AM_PASSIVE, AM_OFF };
 enum pasv_mode { PM_FORWARD, PM_ACTIVE };
 enum tls_mode { TLS_OFF, TLS_EXPLICIT, TLS_IMPLICIT };
+/* Backend: who answers FTP, an FTP server or ftpfwd from sftp. */
+enum backend { BACKEND_FTP, BACKEND_SFTP };
 
 /* A data connection's mode: the client's, then the server's. */
 enum data_mode { DM_NONE, DM_PASSIVE, DM_ACTIVE, DM_ACT_PASV, DM_PASV_ACT };
@@ -144,6 +149,10 @@ struct options {
 	int			 cl_tls;	/* enum tls_mode */
 	char			*cl_cert;
 	char			*cl_key;
+	int			 backend;	/* enum backend */
+	char			*password;	/* PasswordFile's, or NULL */
+	char			*ssh_user;	/* ssh -G's, for the 230 */
+	char			*ssh_host;
 };
 
 /*
@@ -286,6 +295,111 @@ struct who {
 	uid_t			 uid;
 };
 
+/*
+ * Backend=sftp (sftpd.c, sftpxfer.c): ftpfwd is the FTP server, and
+ * answers from the ssh server's files through an sftp channel of the
+ * master.  Every request a session sends is an sfs_req on its list until
+ * the reply comes; ending the session forgets them all.
+ */
+#define SFS_PATH_MAX		4096	/* a path, the client's or ours */
+#define SFS_PKT_MAX		(2 * SFS_PATH_MAX + 512) /* but WRITE */
+#define SFS_XFER_CAP		(8 * 1024 * 1024) /* in flight, a transfer */
+#define SFS_XFER_REQS		64	/* requests in flight, a transfer */
+#define SFS_OUT_HIGH		(4 * 1024 * 1024) /* held for the client */
+#define SFS_CHAN_HIGH		(16 * 1024 * 1024) /* queued on a channel */
+#define SFS_DATA_TIMEOUT	30	/* seconds for a data connection */
+#define SFS_STOU_TRIES		100	/* names STOU tries */
+
+struct sfs_req;
+struct sfs_xfer;
+typedef void (*sfs_fn)(struct session *, struct sfs_req *,
+    const struct sftp_reply *);
+struct sfs_req {
+	TAILQ_ENTRY(sfs_req)	 entry;
+	struct session		*s;
+	uint32_t		 id;
+	sfs_fn			 fn;		/* NULL: nobody waits */
+	struct sfs_xfer		*xfer;		/* cancelled with it */
+	void			*slot;		/* its part of the transfer */
+};
+TAILQ_HEAD(sfs_reqs, sfs_req);
+
+/* The next transfer's data connection, on this machine (sftpxfer.c). */
+enum sfs_data_mode { SD_NONE, SD_PASV, SD_PORT };
+struct sfs_data {
+	enum sfs_data_mode	 mode;
+	int			 lfd;		/* PASV: our listener */
+	struct event		*lev;
+	struct sockaddr_storage	 port;		/* PORT: the client's */
+	int			 fd;		/* accepted, or connecting */
+	struct event		*cev;		/* the connect, the timeout */
+	int			 ready;		/* fd is a connection */
+	void			(*cb)(struct session *, const char *);
+};
+
+/* One READ of a download, in file order: what it asks, what came. */
+struct sx_slot {
+	TAILQ_ENTRY(sx_slot)	 entry;
+	uint64_t		 off;		/* of what is still asked */
+	uint32_t		 len;		/* still to come */
+	uint32_t		 size;		/* as first asked: in flight */
+	struct evbuffer		*buf;		/* what came */
+	int			 done;
+	int			 eof;
+};
+TAILQ_HEAD(sx_slots, sx_slot);
+
+/* The transfer under way: one at a time (sftpxfer.c, sftplist.c). */
+enum sx_kind { SX_RETR, SX_STOR, SX_LIST };
+struct sfs_xfer {
+	struct session		*s;
+	enum sx_kind		 kind;
+	int			 how;		/* STOR: S A U; LIST: L N M S */
+	int			 dead;
+	char			 verb[FTP_VERB_MAX + 1];
+	char			 path[SFS_PATH_MAX];
+	char			 handle[SFTP_HANDLE_MAX];
+	size_t			 handle_len;
+	uint64_t		 size;		/* RETR: as STAT said */
+	uint64_t		 off;		/* the next request's */
+	uint64_t		 bytes;		/* on the data connection */
+	int			 fd;		/* the data, in the clear */
+	struct event		*rev, *wev;
+	struct evbuffer		*out;		/* toward the client */
+	struct relay		*relay;		/* PROT P: TLS to the client */
+	int			 relay_done;
+	int			 opened;	/* its 150 is out */
+	int			 src_eof;	/* nothing more to read */
+	int			 finishing;	/* all is in: CLOSE, then 226 */
+	struct sx_slots		 slots;
+	u_int			 nreq;		/* READs or WRITEs in flight */
+	size_t			 inflight;	/* and their bytes */
+	int			 cr;		/* TYPE A STOR: a CR held */
+	u_int			 tries;		/* STOU's names */
+	int			 all;		/* LIST -a */
+	char			 pattern[SFS_PATH_MAX];	/* a glob's last part */
+	char			 prefix[SFS_PATH_MAX];	/* NLST: as asked */
+	struct timespec		 t0;
+};
+
+struct sfs {
+	struct sftp_chan	*ch;
+	struct sfs_reqs		 reqs;
+	int			 user_given;
+	int			 logged_in;
+	int			 busy;		/* a command's reply is due */
+	char			 type;		/* 'A' or 'I' */
+	uint64_t		 rest;
+	int			 epsv_all;
+	int			 have_rnfr;
+	char			 cwd[SFS_PATH_MAX];
+	char			 op[SFS_PATH_MAX];	/* a command's path */
+	char			 rnfr[SFS_PATH_MAX];
+	uint32_t		 op_time;	/* MFMT's */
+	struct sfs_data		 data;
+	struct sfs_xfer		*xfer;
+};
+
 struct session {
 	TAILQ_ENTRY(session)	 entry;
 	u_int			 id;
@@ -305,6 +419,7 @@ struct session {
 	struct ftps		 tls;
 	struct xfer		 xfer;
 	struct data_conns	 data;		/* both modes */
+	struct sfs		*sfs;		/* Backend=sftp: sftpd.c */
 
 	struct event		*idle_ev;
 	struct event		*drain_ev;
@@ -408,6 +523,7 @@ void		 ctl_eof_done(struct session *);
 void		 reply_done(struct session *, int);
 int		 next_line(struct evbuffer *, char **, size_t *, size_t *,
 		    int *);
+int		 line_rest(struct evbuffer *, struct evbuffer *);
 void		 xfer_fail(struct session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
@@ -488,5 +604,55 @@ int		 xl_transfer(struct session *);
 int		 xl_waits_for_rfwd(const struct session *);
 void		 xl_rfwd_answer(struct session *, const char *);
 void		 xl_connected(struct data_conn *, int);
+
+/* sftpd.c */
+int		 sfs_start(struct session *);
+void		 sfs_free(struct session *);
+void		 sfs_input(struct session *);
+int		 sfs_busy(const struct session *);
+void		 sfs_done(struct session *);
+void		 sfs_master_gone(const char *);
+int		 sfs_send(struct session *, const unsigned char *, long,
+		    sfs_fn, struct sfs_xfer *, void *);
+int		 sfs_send_write(struct session *, const unsigned char *,
+		    long, const void *, size_t, sfs_fn, struct sfs_xfer *,
+		    void *);
+void		 sfs_cancel(struct session *, struct sfs_xfer *);
+int		 sfs_path(struct session *, const char *, char *, size_t);
+void		 sfs_status_reply(struct session *, const struct sftp_reply *,
+		    const char *, int);
+size_t		 sfs_safe(char *, size_t, const char *, size_t);
+size_t		 sfs_io_len(const struct session *, int);
+void		 sfs_fmt_time(char *, size_t, uint32_t);
+
+/* sftpxfer.c */
+void		 sx_pasv(struct session *, int);
+void		 sx_port(struct session *, int, const char *);
+void		 sx_data_close(struct session *);
+void		 sx_retr(struct session *, const char *);
+void		 sx_stor(struct session *, const char *, int);
+void		 sx_list(struct session *, const char *, const char *, int);
+void		 sx_abor(struct session *);
+int		 sx_running(const struct session *);
+void		 sx_free(struct session *);
+void		 sx_status(const struct session *, char *, size_t);
+void		 sx_facts(char *, size_t, const struct sftp_attrs *);
+struct sfs_xfer	*sx_new(struct session *, enum sx_kind, const char *);
+void		 sx_end(struct sfs_xfer *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 sx_end_status(struct sfs_xfer *, const struct sftp_reply *,
+		    int);
+void		 sx_data_get(struct sfs_xfer *,
+		    void (*)(struct session *, const char *));
+int		 sx_data_open(struct sfs_xfer *);
+int		 sx_send(struct sfs_xfer *, const unsigned char *, long,
+		    sfs_fn, void *);
+void		 sx_want_write(struct sfs_xfer *);
+void		 sx_close_handle(struct sfs_xfer *);
+int		 sx_handle(struct sfs_xfer *, const struct sftp_reply *);
+
+/* sftplist.c */
+void		 sl_start(struct sfs_xfer *);
+void		 sl_more(struct sfs_xfer *);
 
 #endif /* FTPFWD_H */

@@ -292,7 +292,10 @@ bind_forward(struct forward *f)
 		    f->bind_host != NULL ? f->bind_host : "*", f->bind_port,
 		    strerror(saved));
 	f->bound_port = want;
-	if (f->bind_port == 0)
+	if (f->bind_port == 0 && opt.backend == BACKEND_SFTP)
+		fprintf(stderr, "Allocated port %u for FTP served by sftp\n",
+		    want);
+	else if (f->bind_port == 0)
 		fprintf(stderr, "Allocated port %u for FTP forward to %s:%u\n",
 		    want, f->host, f->port);
 }

@@ -123,6 +123,11 @@ master_gone(const char *why)
 		shutdown_all(reply);
 		return;
 	}
+	/* Its sftp channels went with it: a new master, new sessions. */
+	snprintf(reply, sizeof(reply), "421 ftpfwd: ssh connection to %s "
+	    "closed", opt.destination != NULL ? opt.destination :
+	    opt.ctl_path);
+	sfs_master_gone(reply);
 	master_watch_open();
 }
 
@@ -284,10 +289,16 @@ master_lookup_path(void)
 	if ((fp = fdopen(p[0], "r")) == NULL)
 		fatal("fdopen");
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		if (strncasecmp(line, "controlpath ", 12) != 0)
-			continue;
 		if ((nl = strchr(line, '\n')) != NULL)
 			*nl = '\0';
+		/* Who and where, for Backend=sftp's 230. */
+		if (strncasecmp(line, "user ", 5) == 0 && opt.ssh_user == NULL)
+			opt.ssh_user = xstrdup(line + 5);
+		if (strncasecmp(line, "hostname ", 9) == 0 &&
+		    opt.ssh_host == NULL)
+			opt.ssh_host = xstrdup(line + 9);
+		if (strncasecmp(line, "controlpath ", 12) != 0)
+			continue;
 		free(path);
 		path = xstrdup(line + 12);
 	}

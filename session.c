@@ -374,6 +374,7 @@ session_end(struct session *s, const char *why)
 	nsessions--;
 
 	ctl_stop(s);
+	sfs_free(s);
 	session_timers(s, event_del);
 	pasv_close(s);
 	/* Cut short: no peer may take the end of its data for success. */
@@ -478,14 +479,22 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 		session_end(s, "out of memory");
 		return;
 	}
+	snprintf(reply, sizeof(reply), "%s:%u", fwd->host, fwd->port);
+	if (opt.backend == BACKEND_SFTP)
+		snprintf(reply, sizeof(reply), "sftp");
 	if (who->known)
-		logit(LL_INFO, "#%u session from %s (uid %lu) to %s:%u", s->id,
+		logit(LL_INFO, "#%u session from %s (uid %lu) to %s", s->id,
 		    addr_str(peer, err, sizeof(err)), (unsigned long)who->uid,
-		    fwd->host, fwd->port);
+		    reply);
 	else
-		logit(LL_INFO, "#%u session from %s to %s:%u", s->id,
-		    addr_str(peer, err, sizeof(err)), fwd->host, fwd->port);
-	if (session_connect(s, err, sizeof(err)) == -1 ||
+		logit(LL_INFO, "#%u session from %s to %s", s->id,
+		    addr_str(peer, err, sizeof(err)), reply);
+	if (opt.backend == BACKEND_SFTP) {
+		if (sfs_start(s) == -1) {
+			session_close(s, "421 ftpfwd: out of memory");
+			return;
+		}
+	} else if (session_connect(s, err, sizeof(err)) == -1 ||
 	    ftps_server_setup(s, err, sizeof(err)) == -1) {
 		logit(LL_ERROR, "#%u no connection through the ssh master at "
 		    "%s: %s", s->id, opt.ctl_path, err);
@@ -502,7 +511,8 @@ session_start(struct forward *fwd, int cin_fd, int cout_fd,
 		s->tls.cl_prot = 'P';
 	}
 	bufferevent_enable(s->ctl.cin, EV_READ);
-	bufferevent_enable(s->ctl.srv, EV_READ);
+	if (s->ctl.srv != NULL)
+		bufferevent_enable(s->ctl.srv, EV_READ);
 	idle_reset(s);
 }
 

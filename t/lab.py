@@ -71,7 +71,7 @@ def port_command(port, host="127.0.0.1"):
 def allocated_port(text):
     """The port ftpfwd says it listens on, in its log or on stderr; None
     before it has said."""
-    m = re.search(r"Allocated port (\d+) for FTP forward", text)
+    m = re.search(r"Allocated port (\d+) for FTP", text)
     return int(m.group(1)) if m else None
 
 

@@ -1,0 +1,1032 @@
+/*
+ * sftpxfer.c: Backend=sftp, the data.  A transfer's data connection is
+ * between the client and ftpfwd on this machine (PASV and EPSV: our
+ * listener; PORT and EPRT: we connect), under the rules of forwarded
+ * sessions: the client's host, a port of 1024 or more, LocalUsers.  Its
+ * bytes come from, or go to, SFTP READ and WRITE requests pipelined as
+ * sftp-client.c does, with what is in flight and what waits for a slow
+ * client bounded by SFS_XFER_CAP: a slow client costs memory, never the
+ * whole file.  With PROT P a relay (tls.c) puts TLS on the data
+ * connection and we move clear bytes through a socketpair.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "ftpfwd.h"
+#include "sftpchan.h"
+#include "tls.h"
+
+static void	sx_pump(struct sfs_xfer *);
+static void	sx_read_more(struct sfs_xfer *);
+static void	sx_finish(struct sfs_xfer *);
+static void	sx_stop(struct sfs_xfer *, int);
+
+/* The data connection, before a transfer takes it. */
+
+void
+sx_data_close(struct session *s)
+{
+	struct sfs_data	*d = &s->sfs->data;
+
+	sock_listener_close(&d->lev, &d->lfd);
+	if (d->cev != NULL) {
+		event_free(d->cev);
+		d->cev = NULL;
+	}
+	if (d->fd != -1)
+		close(d->fd);
+	d->fd = -1;
+	d->ready = 0;
+	d->cb = NULL;
+	d->mode = SD_NONE;
+}
+
+/* Tell the transfer waiting for the data connection, once. */
+static void
+data_tell(struct session *s, const char *err)
+{
+	void	(*cb)(struct session *, const char *) = s->sfs->data.cb;
+
+	s->sfs->data.cb = NULL;
+	if (s->sfs->data.cev != NULL)
+		event_del(s->sfs->data.cev);
+	if (cb != NULL)
+		cb(s, err);
+}
+
+static void
+pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct session		*s = arg;
+	struct sfs_data		*d = &s->sfs->data;
+	struct sockaddr_storage	 peer, local;
+	socklen_t		 plen = sizeof(peer), llen = sizeof(local);
+	char			 why[LOG_TEXT_MAX], where[ADDR_STR_MAX];
+	int			 fd;
+
+	(void)what;
+	if ((fd = accept4(lfd, (struct sockaddr *)&peer, &plen,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+		return;
+	addr_unmap(&peer);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == -1 ||
+	    !addr_same_host(&peer, &s->client_addr) ||
+	    access_data(&s->client_who, &local, &peer, why,
+	    sizeof(why)) == -1) {
+		if (!addr_same_host(&peer, &s->client_addr))
+			snprintf(why, sizeof(why), "not the client's host");
+		logit(LL_ERROR, "#%u data connection from %s refused: %s",
+		    s->id, addr_str(&peer, where, sizeof(where)), why);
+		sock_reset_close(fd);
+		return;
+	}
+	sock_set_opts(fd);
+	sock_listener_close(&d->lev, &d->lfd);
+	d->fd = fd;
+	d->ready = 1;
+	data_tell(s, NULL);
+}
+
+/* PASV (ext 0) or EPSV (ext 1): a listener on the control's address. */
+void
+sx_pasv(struct session *s, int ext)
+{
+	struct sfs_data		*d = &s->sfs->data;
+	struct sockaddr_storage	 where = s->local_addr;
+	socklen_t		 len = addr_len(&where);
+	char			 buf[FTP_FMT_MAX];
+	int			 n;
+
+	if (!ext && s->sfs->epsv_all) {
+		client_reply(s, "501 ftpfwd: after EPSV ALL, only EPSV");
+		return;
+	}
+	if (!ext && where.ss_family != AF_INET) {
+		client_reply(s, "425 ftpfwd: PASV needs IPv4, use EPSV");
+		return;
+	}
+	sx_data_close(s);
+	addr_set_port(&where, 0);
+	if ((d->lfd = socket(where.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(d->lfd, (struct sockaddr *)&where, len) == -1 ||
+	    listen(d->lfd, PASV_BACKLOG) == -1 ||
+	    getsockname(d->lfd, (struct sockaddr *)&where, &len) == -1 ||
+	    (d->lev = event_new(evbase, d->lfd, EV_READ | EV_PERSIST,
+	    pasv_accept_cb, s)) == NULL || event_add(d->lev, NULL) != 0) {
+		client_reply(s, "425 ftpfwd: cannot listen for the data "
+		    "connection: %s", strerror(errno));
+		sx_data_close(s);
+		return;
+	}
+	d->mode = SD_PASV;
+	n = ext ? ftp_fmt_229(buf, sizeof(buf), addr_port(&where)) :
+	    ftp_fmt_227(buf, sizeof(buf), (struct sockaddr *)&where);
+	if (n > 0)
+		evbuffer_add(bufferevent_get_output(s->ctl.cout), buf,
+		    (size_t)n);
+}
+
+/* PORT (ext 0) or EPRT (ext 1): the client's port, checked now. */
+void
+sx_port(struct session *s, int ext, const char *arg)
+{
+	struct sockaddr_storage	to;
+
+	if (s->sfs->epsv_all) {
+		client_reply(s, "501 ftpfwd: after EPSV ALL, only EPSV");
+		return;
+	}
+	memset(&to, 0, sizeof(to));
+	if ((ext ? ftp_parse_eprt(arg, strlen(arg), &to) :
+	    ftp_parse_port(arg, strlen(arg), &to)) == -1) {
+		client_reply(s, "501 ftpfwd: malformed %s argument",
+		    ext ? "EPRT" : "PORT");
+		return;
+	}
+	addr_unmap(&to);
+	if (!addr_same_host(&to, &s->client_addr)) {
+		client_reply(s, "504 ftpfwd: %s to another host than the "
+		    "client's is refused", ext ? "EPRT" : "PORT");
+		return;
+	}
+	if (addr_port(&to) < 1024) {
+		client_reply(s, "504 ftpfwd: %s to a port below 1024 is "
+		    "refused", ext ? "EPRT" : "PORT");
+		return;
+	}
+	sx_data_close(s);
+	s->sfs->data.port = to;
+	s->sfs->data.mode = SD_PORT;
+	client_reply(s, "200 %s command successful.", ext ? "EPRT" : "PORT");
+}
+
+static void
+data_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session		*s = arg;
+	struct sfs_data		*d = &s->sfs->data;
+	socklen_t		 elen = sizeof(int);
+	char			 why[LOG_TEXT_MAX];
+	int			 err = 0;
+
+	(void)fd;
+	if (d->mode != SD_PORT || !(what & EV_WRITE)) {
+		data_tell(s, "425 ftpfwd: no data connection came in time");
+		return;
+	}
+	if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
+		err = errno;
+	if (err != 0) {
+		snprintf(why, sizeof(why), "425 ftpfwd: cannot connect to the "
+		    "client's data port: %s", strerror(err));
+		data_tell(s, why);
+		return;
+	}
+	/*
+	 * The client named its port on its own host; as for forwarded
+	 * sessions, no uid is asked of it (its socket is not accepted
+	 * yet): the data goes where the session's own client said.
+	 */
+	sock_set_opts(d->fd);
+	d->ready = 1;
+	data_tell(s, NULL);
+}
+
+/* The transfer wants its data connection: cb gets it, or why not. */
+void
+sx_data_get(struct sfs_xfer *x, void (*cb)(struct session *, const char *))
+{
+	struct session	*s = x->s;
+	struct sfs_data	*d = &s->sfs->data;
+	struct timeval	 tv = { SFS_DATA_TIMEOUT, 0 };
+	short		 what = EV_TIMEOUT;
+
+	d->cb = cb;
+	if (d->ready) {
+		data_tell(s, NULL);
+		return;
+	}
+	if (d->mode == SD_PORT) {
+		if ((d->fd = socket(d->port.ss_family, SOCK_STREAM |
+		    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+		    (connect(d->fd, (struct sockaddr *)&d->port,
+		    addr_len(&d->port)) == -1 && errno != EINPROGRESS)) {
+			data_tell(s, "425 ftpfwd: cannot connect to the "
+			    "client's data port");
+			return;
+		}
+		what = EV_WRITE;
+	}
+	if ((d->cev = event_new(evbase, d->mode == SD_PORT ? d->fd : -1,
+	    what, data_timeout_cb, s)) == NULL ||
+	    event_add(d->cev, &tv) != 0)
+		data_tell(s, "425 ftpfwd: out of memory");
+}
+
+static void
+sx_relay_cb(struct relay *r, const char *why, void *arg)
+{
+	struct sfs_xfer	*x = arg;
+
+	relay_free(r);
+	x->relay = NULL;
+	x->relay_done = 1;
+	if (why != NULL && !x->dead) {
+		sx_end(x, "426 ftpfwd: data connection: %s", why);
+		return;
+	}
+	if (x->finishing)
+		sx_finish(x);
+}
+
+/*
+ * Take the data connection: TLS through a relay with PROT P, else the
+ * socket itself.  Returns -1 having ended the transfer.
+ */
+int
+sx_data_open(struct sfs_xfer *x)
+{
+	struct session		*s = x->s;
+	struct bufferevent	*bc = NULL, *bp = NULL;
+	SSL			*ssl;
+	int			 fd = s->sfs->data.fd, sp[2];
+
+	s->sfs->data.fd = -1;
+	s->sfs->data.ready = 0;
+	x->fd = fd;
+	if (ftps_data_tls(s) & DATA_TLS_CLIENT) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0, sp) == -1) {
+			sx_end(x, "425 ftpfwd: socketpair: %s",
+			    strerror(errno));
+			return -1;
+		}
+		x->fd = sp[0];
+		if ((ssl = tls_client_ssl(1)) == NULL ||
+		    (bc = bufferevent_openssl_socket_new(evbase, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)) ==
+		    NULL || (bp = bufferevent_socket_new(evbase, sp[1],
+		    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+		    (x->relay = relay_new(bc, bp, sx_relay_cb, x)) == NULL) {
+			if (bc == NULL)
+				close(fd);
+			else
+				bufferevent_free(bc);
+			if (bp == NULL)
+				close(sp[1]);
+			else
+				bufferevent_free(bp);
+			sx_end(x, "425 ftpfwd: cannot start TLS on the data "
+			    "connection");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The transfer's own: begun by a command, ended once with its reply. */
+
+struct sfs_xfer *
+sx_new(struct session *s, enum sx_kind kind, const char *verb)
+{
+	struct sfs_xfer	*x;
+
+	if (s->sfs->data.mode == SD_NONE && kind != SX_LIST) {
+		client_reply(s, "425 Use PORT or PASV first.");
+		return NULL;
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL ||
+	    (x->out = evbuffer_new()) == NULL) {
+		free(x);
+		client_reply(s, "451 ftpfwd: out of memory");
+		return NULL;
+	}
+	x->s = s;
+	x->kind = kind;
+	x->fd = -1;
+	snprintf(x->verb, sizeof(x->verb), "%s", verb);
+	TAILQ_INIT(&x->slots);
+	clock_gettime(CLOCK_MONOTONIC, &x->t0);
+	s->sfs->xfer = x;
+	s->xfer.running = 1;
+	return x;
+}
+
+int
+sx_running(const struct session *s)
+{
+	return s->sfs->xfer != NULL;
+}
+
+static void
+sx_release(evutil_socket_t fd, short what, void *arg)
+{
+	struct sfs_xfer	*x = arg;
+	struct sx_slot	*sl;
+
+	(void)fd;
+	(void)what;
+	while ((sl = TAILQ_FIRST(&x->slots)) != NULL) {
+		TAILQ_REMOVE(&x->slots, sl, entry);
+		if (sl->buf != NULL)
+			evbuffer_free(sl->buf);
+		free(sl);
+	}
+	if (x->rev != NULL)
+		event_free(x->rev);
+	if (x->wev != NULL)
+		event_free(x->wev);
+	evbuffer_free(x->out);
+	free(x);
+}
+
+/*
+ * A request of the transfer's.  If it cannot go, the client has its
+ * reply (sfs_send's), and the transfer is over.
+ */
+int
+sx_send(struct sfs_xfer *x, const unsigned char *pkt, long len, sfs_fn fn,
+    void *slot)
+{
+	struct session	*s = x->s;
+
+	if (sfs_send(s, pkt, len, fn, x, slot) == 0)
+		return 0;
+	if (!x->dead) {
+		sx_stop(x, 0);
+		sfs_done(s);
+	}
+	return -1;
+}
+
+/* Close the handle; nobody waits for the answer. */
+void
+sx_close_handle(struct sfs_xfer *x)
+{
+	unsigned char		pkt[SFS_PKT_MAX];
+	struct sftp_str		h = { x->handle, x->handle_len };
+
+	if (x->handle_len == 0)
+		return;
+	x->handle_len = 0;
+	(void)sfs_send(x->s, pkt, sftp_enc_handle(pkt, sizeof(pkt),
+	    SSH_FXP_CLOSE, sftp_chan_next_id(x->s->sfs->ch), &h), NULL, NULL,
+	    NULL);
+}
+
+/*
+ * Stop everything the transfer does, at once: its requests forgotten,
+ * its handle closed, its data connection reset unless it ended well.
+ * The memory goes from the loop.
+ */
+static void
+sx_stop(struct sfs_xfer *x, int ok)
+{
+	struct session	*s = x->s;
+
+	x->dead = 1;
+	s->sfs->xfer = NULL;
+	s->xfer.running = 0;
+	s->sfs->rest = 0;
+	sfs_cancel(s, x);
+	/* A lost channel takes its handles with it. */
+	if (s->sfs->ch != NULL && sftp_chan_ready(s->sfs->ch))
+		sx_close_handle(x);
+	if (x->rev != NULL)
+		event_del(x->rev);
+	if (x->wev != NULL)
+		event_del(x->wev);
+	if (x->relay != NULL) {
+		if (ok)
+			relay_free(x->relay);
+		else
+			relay_abort(x->relay);
+	}
+	x->relay = NULL;
+	if (x->fd != -1) {
+		if (ok)
+			close(x->fd);
+		else
+			sock_reset_close(x->fd);
+	}
+	x->fd = -1;
+	sx_data_close(s);
+	if (event_base_once(evbase, -1, EV_TIMEOUT, sx_release, x, NULL) ==
+	    -1)
+		logit(LL_ERROR, "#%u cannot schedule a free", s->id);
+}
+
+/* The transfer's final reply, and the log line for it. */
+void
+sx_end(struct sfs_xfer *x, const char *fmt, ...)
+{
+	struct session	*s = x->s;
+	char		 reply[LOG_TEXT_MAX + SFS_PATH_MAX], path[LOG_TEXT_MAX];
+	va_list		 ap;
+
+	if (x->dead)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(reply, sizeof(reply), fmt, ap);
+	va_end(ap);
+	sx_stop(x, strncmp(reply, "226", 3) == 0);
+	s->xfer.count++;
+	logit(LL_INFO, "#%u %s \"%s\" %llu bytes %.3fs %.3s", s->id, x->verb,
+	    escape(path, sizeof(path), x->path, strlen(x->path)),
+	    (unsigned long long)x->bytes, elapsed_since(&x->t0), reply);
+	client_reply(s, "%s", reply);
+	sfs_done(s);
+}
+
+/* The transfer's failure from an SFTP status. */
+void
+sx_end_status(struct sfs_xfer *x, const struct sftp_reply *r, int failcode)
+{
+	struct session	*s = x->s;
+
+	if (x->dead)
+		return;
+	sx_stop(x, 0);
+	s->xfer.count++;
+	sfs_status_reply(s, r, x->path, failcode);
+	sfs_done(s);
+}
+
+/* From session_end, QUIT or a lost channel: no reply, no log. */
+void
+sx_free(struct session *s)
+{
+	if (s->sfs != NULL && s->sfs->xfer != NULL)
+		sx_stop(s->sfs->xfer, 0);
+}
+
+void
+sx_abor(struct session *s)
+{
+	struct sfs_xfer	*x = s->sfs->xfer;
+
+	if (x == NULL) {
+		client_reply(s, "225 No transfer to ABOR.");
+		return;
+	}
+	sx_end(x, "426 Transfer aborted.");
+	client_reply(s, "226 ABOR successful.");
+}
+
+void
+sx_status(const struct session *s, char *buf, size_t sz)
+{
+	const struct sfs_xfer	*x = s->sfs->xfer;
+
+	if (x == NULL)
+		snprintf(buf, sz, "no transfer");
+	else
+		snprintf(buf, sz, "%s for %.1fs, %llu bytes", x->verb,
+		    elapsed_since(&x->t0), (unsigned long long)x->bytes);
+}
+
+/* An OPEN's or OPENDIR's reply: the handle kept, or the failure said. */
+int
+sx_handle(struct sfs_xfer *x, const struct sftp_reply *r)
+{
+	if (r->type != SSH_FXP_HANDLE) {
+		sx_end_status(x, r, 550);
+		return -1;
+	}
+	memcpy(x->handle, r->handle.p, r->handle.len);
+	x->handle_len = r->handle.len;
+	return 0;
+}
+
+/* Toward the client: write what waits, then finish or ask for more. */
+
+static void
+sx_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sfs_xfer	*x = arg;
+	int		 n;
+
+	(void)what;
+	n = evbuffer_write(x->out, fd);
+	if (n == -1 && errno != EAGAIN && errno != EINTR) {
+		sx_end(x, "426 Connection closed; transfer aborted (%s).",
+		    strerror(errno));
+		return;
+	}
+	if (n > 0)
+		x->bytes += (uint64_t)n;
+	if (evbuffer_get_length(x->out) == 0)
+		event_del(x->wev);
+	if (x->kind == SX_RETR)
+		sx_pump(x);
+	else
+		sl_more(x);
+}
+
+void
+sx_want_write(struct sfs_xfer *x)
+{
+	if (x->dead)
+		return;
+	if (evbuffer_get_length(x->out) > 0) {
+		if (x->wev == NULL && (x->wev = event_new(evbase, x->fd,
+		    EV_WRITE | EV_PERSIST, sx_write_cb, x)) == NULL) {
+			sx_end(x, "451 ftpfwd: out of memory");
+			return;
+		}
+		event_add(x->wev, NULL);
+		return;
+	}
+	if (x->src_eof)
+		sx_finish(x);
+}
+
+/*
+ * All is out, or all is in: our FIN (the relay adds TLS's close_notify
+ * and waits for the client's), then 226.  An upload's 226 waits for its
+ * CLOSE, which sftp-server answers once the file is closed.
+ */
+static void
+sx_finish(struct sfs_xfer *x)
+{
+	x->finishing = 1;
+	if (x->fd != -1) {
+		if (x->rev != NULL)
+			event_del(x->rev);
+		if (x->wev != NULL)
+			event_del(x->wev);
+		close(x->fd);
+		x->fd = -1;
+	}
+	if (x->relay != NULL && !x->relay_done)
+		return;
+	sx_end(x, "226 Transfer complete.");
+}
+
+/* RETR: STAT, OPEN, the data connection, then READs in a window. */
+
+/* TYPE A: every LF goes as CR LF, as vsftpd's ascii download does. */
+static void
+to_crlf(struct evbuffer *out, struct evbuffer *in)
+{
+	size_t		 len = evbuffer_get_length(in), start = 0, i;
+	const char	*p = (const char *)evbuffer_pullup(in, -1);
+
+	for (i = 0; p != NULL && i < len; i++) {
+		if (p[i] != '\n')
+			continue;
+		evbuffer_add(out, p + start, i - start);
+		evbuffer_add(out, "\r\n", 2);
+		start = i + 1;
+	}
+	if (p != NULL)
+		evbuffer_add(out, p + start, len - start);
+	evbuffer_drain(in, len);
+}
+
+/* Slots done at the head go out, in file order. */
+static void
+sx_flush_slots(struct sfs_xfer *x)
+{
+	struct sx_slot	*sl;
+
+	while ((sl = TAILQ_FIRST(&x->slots)) != NULL && sl->done) {
+		if (x->s->sfs->type == 'A')
+			to_crlf(x->out, sl->buf);
+		else
+			evbuffer_add_buffer(x->out, sl->buf);
+		if (sl->eof)
+			x->src_eof = 1;
+		TAILQ_REMOVE(&x->slots, sl, entry);
+		x->inflight -= sl->size;
+		evbuffer_free(sl->buf);
+		free(sl);
+		if (x->src_eof)
+			break;
+	}
+}
+
+static void	read_cb(struct session *, struct sfs_req *,
+		    const struct sftp_reply *);
+
+static int
+read_send(struct sfs_xfer *x, struct sx_slot *sl)
+{
+	unsigned char	pkt[SFS_PKT_MAX];
+	struct sftp_str	h = { x->handle, x->handle_len };
+
+	return sx_send(x, pkt, sftp_enc_read(pkt, sizeof(pkt),
+	    sftp_chan_next_id(x->s->sfs->ch), &h, sl->off, sl->len), read_cb,
+	    sl);
+}
+
+static void
+read_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	struct sfs_xfer	*x = q->xfer;
+	struct sx_slot	*sl = q->slot;
+
+	(void)s;
+	x->nreq--;
+	if (r->type == SSH_FXP_DATA && r->data.len > 0 &&
+	    r->data.len <= sl->len) {
+		evbuffer_add(sl->buf, r->data.p, r->data.len);
+		sl->off += r->data.len;
+		sl->len -= (uint32_t)r->data.len;
+		/* A short read, not at the end: ask for the rest. */
+		if (sl->len > 0) {
+			if (read_send(x, sl) == 0)
+				x->nreq++;
+			return;
+		}
+		sl->done = 1;
+	} else if (r->type == SSH_FXP_STATUS && r->code == SSH_FX_EOF)
+		sl->done = sl->eof = 1;
+	else {
+		sx_end_status(x, r, 451);
+		return;
+	}
+	sx_flush_slots(x);
+	sx_pump(x);
+}
+
+/* Ask for more while the window and the client's backlog allow. */
+static void
+sx_pump(struct sfs_xfer *x)
+{
+	struct session	*s = x->s;
+	struct sx_slot	*sl;
+	size_t		 io = sfs_io_len(s, 0);
+
+	/* Past the size STAT told, one READ at a time finds the end. */
+	while (!x->dead && !x->src_eof && x->nreq < SFS_XFER_REQS &&
+	    (x->off <= x->size || x->nreq == 0) &&
+	    x->inflight + evbuffer_get_length(x->out) + io <= SFS_XFER_CAP &&
+	    (TAILQ_EMPTY(&x->slots) || !TAILQ_LAST(&x->slots,
+	    sx_slots)->eof)) {
+		if ((sl = calloc(1, sizeof(*sl))) == NULL ||
+		    (sl->buf = evbuffer_new()) == NULL) {
+			free(sl);
+			sx_end(x, "451 ftpfwd: out of memory");
+			return;
+		}
+		sl->off = x->off;
+		sl->len = sl->size = (uint32_t)io;
+		TAILQ_INSERT_TAIL(&x->slots, sl, entry);
+		x->inflight += io;
+		x->off += io;
+		if (read_send(x, sl) == -1)
+			return;
+		x->nreq++;
+	}
+	if (!x->dead)
+		sx_want_write(x);
+}
+
+static void
+retr_go(struct session *s, const char *err)
+{
+	struct sfs_xfer	*x = s->sfs->xfer;
+	char		 name[SFS_PATH_MAX];
+
+	if (err != NULL) {
+		sx_end(x, "%s", err);
+		return;
+	}
+	if (sx_data_open(x) == -1)
+		return;
+	sfs_safe(name, sizeof(name), x->path, strlen(x->path));
+	client_reply(s, "150 Opening %s mode data connection for %s (%llu "
+	    "bytes)", s->sfs->type == 'A' ? "ASCII" : "BINARY", name,
+	    (unsigned long long)x->size);
+	x->opened = 1;
+	sx_pump(x);
+}
+
+static void
+retr_open_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	struct sfs_xfer	*x = s->sfs->xfer;
+
+	(void)q;
+	if (sx_handle(x, r) == 0)
+		sx_data_get(x, retr_go);
+}
+
+static void
+retr_stat_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	struct sfs_xfer	*x = s->sfs->xfer;
+	unsigned char	 pkt[SFS_PKT_MAX];
+
+	(void)q;
+	if (r->type != SSH_FXP_ATTRS) {
+		sx_end_status(x, r, 550);
+		return;
+	}
+	if ((r->attrs.flags & SSH_FILEXFER_ATTR_PERMISSIONS) &&
+	    !S_ISREG(r->attrs.perm)) {
+		sx_end(x, "550 %s: Not a plain file", x->path);
+		return;
+	}
+	x->size = r->attrs.size;
+	(void)sx_send(x, pkt, sftp_enc_open(pkt, sizeof(pkt),
+	    sftp_chan_next_id(s->sfs->ch), x->path, strlen(x->path),
+	    SSH_FXF_READ, NULL), retr_open_cb, NULL);
+}
+
+void
+sx_retr(struct session *s, const char *arg)
+{
+	struct sfs_xfer	*x;
+	unsigned char	 pkt[SFS_PKT_MAX];
+
+	if (s->sfs->rest > 0 && s->sfs->type == 'A') {
+		client_reply(s, "504 ftpfwd: REST needs TYPE I");
+		return;
+	}
+	if ((x = sx_new(s, SX_RETR, "RETR")) == NULL)
+		return;
+	x->off = s->sfs->rest;
+	if (sfs_path(s, arg, x->path, sizeof(x->path)) == -1) {
+		sx_stop(x, 0);
+		sfs_done(s);
+		return;
+	}
+	(void)sx_send(x, pkt, sftp_enc_path(pkt, sizeof(pkt), SSH_FXP_STAT,
+	    sftp_chan_next_id(s->sfs->ch), x->path, strlen(x->path)),
+	    retr_stat_cb, NULL);
+}
+
+/* STOR, APPE and STOU: OPEN, the data connection, then WRITEs. */
+
+static void
+stor_close_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	struct sfs_xfer	*x = s->sfs->xfer;
+
+	(void)q;
+	x->handle_len = 0;
+	if (r->type != SSH_FXP_STATUS || r->code != SSH_FX_OK) {
+		sx_end_status(x, r, 451);
+		return;
+	}
+	x->src_eof = 1;
+	sx_finish(x);
+}
+
+/* All the client sent is written: CLOSE, whose OK means it is stored. */
+static void
+stor_done(struct sfs_xfer *x)
+{
+	unsigned char	pkt[SFS_PKT_MAX];
+	struct sftp_str	h = { x->handle, x->handle_len };
+
+	(void)sx_send(x, pkt, sftp_enc_handle(pkt, sizeof(pkt),
+	    SSH_FXP_CLOSE, sftp_chan_next_id(x->s->sfs->ch), &h),
+	    stor_close_cb, NULL);
+}
+
+static void
+write_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	struct sfs_xfer	*x = q->xfer;
+
+	(void)s;
+	x->nreq--;
+	x->inflight -= (size_t)(uintptr_t)q->slot;
+	if (r->type != SSH_FXP_STATUS || r->code != SSH_FX_OK) {
+		sx_end_status(x, r, 451);
+		return;
+	}
+	if (x->src_eof && x->nreq == 0)
+		stor_done(x);
+	else
+		sx_read_more(x);
+}
+
+/* TYPE A: CR LF becomes LF; a CR at the end waits for what follows. */
+static size_t
+from_crlf(struct sfs_xfer *x, char *buf, size_t len)
+{
+	size_t	i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (x->cr) {
+			x->cr = 0;
+			if (buf[i] != '\n')
+				buf[o++] = '\r';
+		}
+		if (buf[i] == '\r')
+			x->cr = 1;
+		else
+			buf[o++] = buf[i];
+	}
+	return o;
+}
+
+static int
+write_send(struct sfs_xfer *x, const char *data, size_t len)
+{
+	unsigned char	pkt[SFS_PKT_MAX];
+	struct sftp_str	h = { x->handle, x->handle_len };
+
+	if (sfs_send_write(x->s, pkt, sftp_enc_write_head(pkt, sizeof(pkt),
+	    sftp_chan_next_id(x->s->sfs->ch), &h, x->off, (uint32_t)len),
+	    data, len, write_cb, x, (void *)(uintptr_t)len) == -1) {
+		if (!x->dead) {
+			sx_stop(x, 0);
+			sfs_done(x->s);
+		}
+		return -1;
+	}
+	x->off += len;
+	x->nreq++;
+	x->inflight += len;
+	return 0;
+}
+
+static void
+stor_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static char	 buf[SFTP_CHAN_IO_MAX + 1];
+	struct sfs_xfer	*x = arg;
+	size_t		 io = sfs_io_len(x->s, 1), len;
+	ssize_t		 n;
+
+	(void)what;
+	if ((n = read(fd, buf, io)) == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		sx_end(x, "426 Connection closed; transfer aborted (%s).",
+		    strerror(errno));
+		return;
+	}
+	x->bytes += (uint64_t)n;
+	len = (size_t)n;
+	if (n == 0) {
+		x->src_eof = 1;
+		event_del(x->rev);
+		if (x->cr) {
+			x->cr = 0;
+			buf[0] = '\r';
+			len = 1;
+		}
+	} else if (x->s->sfs->type == 'A')
+		len = from_crlf(x, buf, len);
+	if (len > 0 && write_send(x, buf, len) == -1)
+		return;
+	if (x->src_eof && x->nreq == 0)
+		stor_done(x);
+	else
+		sx_read_more(x);
+}
+
+/* Read the client while the window and the channel have room. */
+static void
+sx_read_more(struct sfs_xfer *x)
+{
+	if (x->dead || x->src_eof)
+		return;
+	if (x->nreq < SFS_XFER_REQS && x->inflight + sfs_io_len(x->s, 1) <=
+	    SFS_XFER_CAP && sftp_chan_queued(x->s->sfs->ch) < SFS_CHAN_HIGH)
+		event_add(x->rev, NULL);
+	else
+		event_del(x->rev);
+}
+
+static void
+stor_go(struct session *s, const char *err)
+{
+	struct sfs_xfer	*x = s->sfs->xfer;
+	char		 name[SFS_PATH_MAX];
+
+	if (err != NULL) {
+		sx_end(x, "%s", err);
+		return;
+	}
+	if (sx_data_open(x) == -1)
+		return;
+	if ((x->rev = event_new(evbase, x->fd, EV_READ | EV_PERSIST,
+	    stor_read_cb, x)) == NULL) {
+		sx_end(x, "425 ftpfwd: out of memory");
+		return;
+	}
+	sfs_safe(name, sizeof(name), x->path, strlen(x->path));
+	if (x->how == 'U')
+		client_reply(s, "150 FILE: %s", name);
+	else
+		client_reply(s, "150 Ok to send data.");
+	x->opened = 1;
+	sx_read_more(x);
+}
+
+static void	stor_open(struct sfs_xfer *);
+
+static void
+stor_open_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	struct sfs_xfer	*x = s->sfs->xfer;
+	char		*dot;
+	int		 n;
+
+	(void)q;
+	/* STOU: sftp-server says only "Failure" for a name taken. */
+	if (x->how == 'U' && r->type == SSH_FXP_STATUS &&
+	    r->code == SSH_FX_FAILURE && ++x->tries < SFS_STOU_TRIES) {
+		if (x->tries > 1 && (dot = strrchr(x->path, '.')) != NULL)
+			*dot = '\0';
+		n = snprintf(x->path + strlen(x->path),
+		    sizeof(x->path) - strlen(x->path), ".%u", x->tries);
+		if (n > 0 && strlen(x->path) < sizeof(x->path) - 1) {
+			stor_open(x);
+			return;
+		}
+	}
+	if (sx_handle(x, r) == 0)
+		sx_data_get(x, stor_go);
+}
+
+static void
+stor_open(struct sfs_xfer *x)
+{
+	unsigned char	pkt[SFS_PKT_MAX];
+	uint32_t	flags = SSH_FXF_WRITE | SSH_FXF_CREAT;
+
+	if (x->how == 'U')
+		flags |= SSH_FXF_EXCL;
+	else if (x->how == 'S' && x->off == 0)
+		flags |= SSH_FXF_TRUNC;
+	(void)sx_send(x, pkt, sftp_enc_open(pkt, sizeof(pkt),
+	    sftp_chan_next_id(x->s->sfs->ch), x->path, strlen(x->path), flags,
+	    NULL), stor_open_cb, NULL);
+}
+
+/* APPE: writes go at the end, which a STAT tells. */
+static void
+appe_stat_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	struct sfs_xfer	*x = s->sfs->xfer;
+
+	(void)q;
+	if (r->type == SSH_FXP_ATTRS) {
+		if ((r->attrs.flags & SSH_FILEXFER_ATTR_PERMISSIONS) &&
+		    !S_ISREG(r->attrs.perm)) {
+			sx_end(x, "550 %s: Not a plain file", x->path);
+			return;
+		}
+		x->off = r->attrs.size;
+	} else if (r->type != SSH_FXP_STATUS ||
+	    r->code != SSH_FX_NO_SUCH_FILE) {
+		sx_end_status(x, r, 550);
+		return;
+	}
+	stor_open(x);
+}
+
+void
+sx_stor(struct session *s, const char *arg, int how)
+{
+	struct sfs_xfer	*x;
+	unsigned char	 pkt[SFS_PKT_MAX];
+	const char	*verb = how == 'A' ? "APPE" : how == 'U' ? "STOU" :
+			    "STOR";
+
+	if (s->sfs->rest > 0 && (s->sfs->type == 'A' || how != 'S')) {
+		client_reply(s, "504 ftpfwd: REST needs TYPE I and STOR");
+		return;
+	}
+	if ((x = sx_new(s, SX_STOR, verb)) == NULL)
+		return;
+	x->how = how;
+	x->off = s->sfs->rest;
+	if (sfs_path(s, how == 'U' && *arg == '\0' ? "ftpfwd.stou" : arg,
+	    x->path, sizeof(x->path)) == -1) {
+		sx_stop(x, 0);
+		sfs_done(s);
+		return;
+	}
+	if (how != 'A') {
+		stor_open(x);
+		return;
+	}
+	(void)sx_send(x, pkt, sftp_enc_path(pkt, sizeof(pkt), SSH_FXP_STAT,
+	    sftp_chan_next_id(s->sfs->ch), x->path, strlen(x->path)),
+	    appe_stat_cb, NULL);
+}
