@@ -183,7 +183,6 @@ void
 chan_kill(struct sftp_chan *ch, int level, const char *fmt, ...)
 {
 	struct sftp_pool	*p = ch->pool;
-	struct sftp_reqs	 reqs;
 	struct sftp_req		*q;
 	char			 why[CHAN_ERR_MAX], err[CHAN_ERR_MAX + 32];
 	va_list			 ap;
@@ -205,13 +204,15 @@ chan_kill(struct sftp_chan *ch, int level, const char *fmt, ...)
 	ch->mc = NULL;
 	plog(p, level, "sftp channel %u closed (%u pending): %s", ch->serial,
 	    ch->npending, why);
-	TAILQ_INIT(&reqs);
-	TAILQ_CONCAT(&reqs, &ch->reqs, entry);
-	ch->npending = 0;
 	chan_schedule_reap(ch);
 	(void)snprintf(err, sizeof(err), "sftp channel lost: %s", why);
-	while ((q = TAILQ_FIRST(&reqs)) != NULL) {
-		TAILQ_REMOVE(&reqs, q, entry);
+	/*
+	 * One at a time from the list itself: a callback may forget the
+	 * requests still to come (a session ending frees their args).
+	 */
+	while ((q = TAILQ_FIRST(&ch->reqs)) != NULL) {
+		TAILQ_REMOVE(&ch->reqs, q, entry);
+		ch->npending--;
 		if (q->cb != NULL)
 			deliver(p, q->cb, NULL, err, q->arg);
 		free(q);
@@ -620,6 +621,13 @@ const struct sftp_limits *
 sftp_chan_limits(const struct sftp_chan *ch)
 {
 	return &chan_resolve(ch)->limits;
+}
+
+/* Lost for good: its users should put it and get another. */
+int
+sftp_chan_dead(const struct sftp_chan *ch)
+{
+	return chan_resolve(ch)->state == CS_DEAD;
 }
 
 int

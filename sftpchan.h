@@ -59,6 +59,7 @@ u_int		 sftp_pool_cap(const struct sftp_pool *);
 struct sftp_chan *sftp_chan_get(struct sftp_pool *);
 void		 sftp_chan_put(struct sftp_chan *);
 int		 sftp_chan_ready(const struct sftp_chan *);
+int		 sftp_chan_dead(const struct sftp_chan *);
 const struct sftp_limits *sftp_chan_limits(const struct sftp_chan *);
 int		 sftp_chan_has_ext(const struct sftp_chan *, const char *);
 

@@ -210,7 +210,8 @@ sfs_forget(struct session *s, struct sfs_xfer *x, int all)
 		next = TAILQ_NEXT(q, entry);
 		if (!all && q->xfer != x)
 			continue;
-		sftp_chan_forget(s->sfs->ch, q->id);
+		if (s->sfs->ch != NULL)
+			sftp_chan_forget(s->sfs->ch, q->id);
 		TAILQ_REMOVE(&s->sfs->reqs, q, entry);
 		free(q);
 	}
@@ -302,10 +303,25 @@ sfs_send_write(struct session *s, const unsigned char *pkt, long len,
 	q->slot = slot;
 	q->id = (uint32_t)pkt[5] << 24 | (uint32_t)pkt[6] << 16 |
 	    (uint32_t)pkt[7] << 8 | pkt[8];
+	/*
+	 * A channel lost while the session waited for nothing (sftp-server
+	 * killed under another session's transfer) is replaced: paths are
+	 * ours, and no handle of this session's was on it.
+	 */
+	if (TAILQ_EMPTY(&s->sfs->reqs) && sftp_chan_dead(s->sfs->ch)) {
+		logit(LL_VERBOSE, "#%u its sftp channel was lost: another",
+		    s->id);
+		sftp_chan_put(s->sfs->ch);
+		s->sfs->ch = sftp_chan_get(pool);
+	}
 	TAILQ_INSERT_TAIL(&s->sfs->reqs, q, entry);
-	rv = data != NULL ? sftp_chan_send_write(s->sfs->ch, pkt, (size_t)len,
-	    data, datalen, sfs_reply_cb, q) : sftp_chan_send(s->sfs->ch, pkt,
-	    (size_t)len, sfs_reply_cb, q);
+	if (s->sfs->ch == NULL)
+		rv = -1;
+	else
+		rv = data != NULL ? sftp_chan_send_write(s->sfs->ch, pkt,
+		    (size_t)len, data, datalen, sfs_reply_cb, q) :
+		    sftp_chan_send(s->sfs->ch, pkt, (size_t)len, sfs_reply_cb,
+		    q);
 	if (rv != 0) {
 		TAILQ_REMOVE(&s->sfs->reqs, q, entry);
 		free(q);
