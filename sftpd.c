@@ -1191,13 +1191,16 @@ parse_time(const char *p, size_t len, uint32_t *tp)
 	unsigned long	v[6];
 	static const int width[6] = { 4, 2, 2, 2, 2, 2 };
 	time_t		t;
-	size_t		i, off = 0;
+	size_t		i, j, off = 0;
 
 	if (len != 14 && !(len > 15 && p[14] == '.'))
 		return -1;
 	for (i = 0; i < 6; off += width[i], i++)
-		if (ftp_parse_uint(p + off, width[i], 9999, &v[i]) == -1)
-			return -1;
+		for (v[i] = 0, j = 0; j < (size_t)width[i]; j++) {
+			if (p[off + j] < '0' || p[off + j] > '9')
+				return -1;
+			v[i] = v[i] * 10 + (unsigned long)(p[off + j] - '0');
+		}
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = (int)v[0] - 1900;
 	tm.tm_mon = (int)v[1] - 1;

@@ -276,6 +276,7 @@ list_glob(struct sfs_xfer *x, const char *arg)
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - x->path),
 		    x->path);
 	/* NLST sub/x* answers sub/x1: the names as the client asked. */
+	x->prefix[0] = '\0';
 	if ((slash = strrchr(arg, '/')) != NULL)
 		snprintf(x->prefix, sizeof(x->prefix), "%.*s",
 		    (int)(slash - arg + 1), arg);

@@ -534,9 +534,11 @@ sx_write_cb(evutil_socket_t fd, short what, void *arg)
 	if (evbuffer_get_length(x->out) == 0)
 		event_del(x->wev);
 	if (x->kind == SX_RETR)
-		sx_pump(x);
-	else
+		sx_pump(x);		/* then sx_want_write */
+	else {
 		sl_more(x);
+		sx_want_write(x);
+	}
 }
 
 void
