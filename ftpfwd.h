@@ -618,6 +618,8 @@ int		 sfs_send_write(struct session *, const unsigned char *,
 		    long, const void *, size_t, sfs_fn, struct sfs_xfer *,
 		    void *);
 void		 sfs_cancel(struct session *, struct sfs_xfer *);
+void		 sfs_path_req(struct session *, uint8_t, const char *,
+		    sfs_fn);
 int		 sfs_path(struct session *, const char *, char *, size_t);
 void		 sfs_status_reply(struct session *, const struct sftp_reply *,
 		    const char *, int);
@@ -625,10 +627,47 @@ size_t		 sfs_safe(char *, size_t, const char *, size_t);
 size_t		 sfs_io_len(const struct session *, int);
 void		 sfs_fmt_time(char *, size_t, uint32_t);
 
-/* sftpxfer.c */
+/* sftpfile.c: handlers of sftpd.c's command table */
+void		 sf_pwd(struct session *, char *);
+void		 sf_cwd(struct session *, char *);
+void		 sf_cdup(struct session *, char *);
+void		 sf_type(struct session *, char *);
+void		 sf_mode(struct session *, char *);
+void		 sf_stru(struct session *, char *);
+void		 sf_pasv(struct session *, char *);
+void		 sf_epsv(struct session *, char *);
+void		 sf_port(struct session *, char *);
+void		 sf_eprt(struct session *, char *);
+void		 sf_rest(struct session *, char *);
+void		 sf_retr(struct session *, char *);
+void		 sf_stor(struct session *, char *);
+void		 sf_appe(struct session *, char *);
+void		 sf_stou(struct session *, char *);
+void		 sf_list(struct session *, char *);
+void		 sf_nlst(struct session *, char *);
+void		 sf_mlsd(struct session *, char *);
+void		 sf_abor(struct session *, char *);
+void		 sf_allo(struct session *, char *);
+void		 sf_mlst(struct session *, char *);
+void		 sf_dele(struct session *, char *);
+void		 sf_rmd(struct session *, char *);
+void		 sf_mkd(struct session *, char *);
+void		 sf_rnfr(struct session *, char *);
+void		 sf_rnto(struct session *, char *);
+void		 sf_size(struct session *, char *);
+void		 sf_mdtm(struct session *, char *);
+void		 sf_mfmt(struct session *, char *);
+void		 sf_site(struct session *, char *);
+
+/* sftpdata.c */
 void		 sx_pasv(struct session *, int);
 void		 sx_port(struct session *, int, const char *);
 void		 sx_data_close(struct session *);
+void		 sx_data_get(struct sfs_xfer *,
+		    void (*)(struct session *, const char *));
+int		 sx_data_open(struct sfs_xfer *);
+
+/* sftpxfer.c */
 void		 sx_retr(struct session *, const char *);
 void		 sx_stor(struct session *, const char *, int);
 void		 sx_list(struct session *, const char *, const char *, int);
@@ -642,12 +681,10 @@ void		 sx_end(struct sfs_xfer *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 sx_end_status(struct sfs_xfer *, const struct sftp_reply *,
 		    int);
-void		 sx_data_get(struct sfs_xfer *,
-		    void (*)(struct session *, const char *));
-int		 sx_data_open(struct sfs_xfer *);
 int		 sx_send(struct sfs_xfer *, const unsigned char *, long,
 		    sfs_fn, void *);
 void		 sx_want_write(struct sfs_xfer *);
+void		 sx_finish(struct sfs_xfer *);
 void		 sx_close_handle(struct sfs_xfer *);
 int		 sx_handle(struct sfs_xfer *, const struct sftp_reply *);
 

@@ -39,99 +39,69 @@ struct sfs_cmd {
 
 static struct sftp_pool	*pool;
 
-static void	cmd_user(struct session *, char *);
-static void	cmd_pass(struct session *, char *);
-static void	cmd_quit(struct session *, char *);
-static void	cmd_rein(struct session *, char *);
-static void	cmd_syst(struct session *, char *);
-static void	cmd_feat(struct session *, char *);
-static void	cmd_opts(struct session *, char *);
-static void	cmd_help(struct session *, char *);
-static void	cmd_noop(struct session *, char *);
-static void	cmd_stat(struct session *, char *);
-static void	cmd_pwd(struct session *, char *);
-static void	cmd_cwd(struct session *, char *);
-static void	cmd_cdup(struct session *, char *);
-static void	cmd_type(struct session *, char *);
-static void	cmd_mode(struct session *, char *);
-static void	cmd_stru(struct session *, char *);
-static void	cmd_pasv(struct session *, char *);
-static void	cmd_epsv(struct session *, char *);
-static void	cmd_port(struct session *, char *);
-static void	cmd_eprt(struct session *, char *);
-static void	cmd_rest(struct session *, char *);
-static void	cmd_retr(struct session *, char *);
-static void	cmd_stor(struct session *, char *);
-static void	cmd_appe(struct session *, char *);
-static void	cmd_stou(struct session *, char *);
-static void	cmd_list(struct session *, char *);
-static void	cmd_nlst(struct session *, char *);
-static void	cmd_mlsd(struct session *, char *);
-static void	cmd_mlst(struct session *, char *);
-static void	cmd_abor(struct session *, char *);
-static void	cmd_dele(struct session *, char *);
-static void	cmd_mkd(struct session *, char *);
-static void	cmd_rmd(struct session *, char *);
-static void	cmd_rnfr(struct session *, char *);
-static void	cmd_rnto(struct session *, char *);
-static void	cmd_size(struct session *, char *);
-static void	cmd_mdtm(struct session *, char *);
-static void	cmd_mfmt(struct session *, char *);
-static void	cmd_site(struct session *, char *);
-static void	cmd_allo(struct session *, char *);
-static void	cmd_auth(struct session *, char *);
-static void	cmd_pbsz(struct session *, char *);
-static void	cmd_prot(struct session *, char *);
+static void	sf_user(struct session *, char *);
+static void	sf_pass(struct session *, char *);
+static void	sf_quit(struct session *, char *);
+static void	sf_rein(struct session *, char *);
+static void	sf_syst(struct session *, char *);
+static void	sf_feat(struct session *, char *);
+static void	sf_opts(struct session *, char *);
+static void	sf_help(struct session *, char *);
+static void	sf_noop(struct session *, char *);
+static void	sf_stat(struct session *, char *);
+static void	sf_auth(struct session *, char *);
+static void	sf_pbsz(struct session *, char *);
+static void	sf_prot(struct session *, char *);
 
 static const struct sfs_cmd sfs_cmds[] = {
-	{ "USER",	SC_ARG,			cmd_user },
-	{ "PASS",	0,			cmd_pass },
-	{ "QUIT",	SC_XFER,		cmd_quit },
-	{ "REIN",	0,			cmd_rein },
-	{ "SYST",	0,			cmd_syst },
-	{ "FEAT",	0,			cmd_feat },
-	{ "OPTS",	SC_ARG,			cmd_opts },
-	{ "HELP",	0,			cmd_help },
-	{ "NOOP",	SC_XFER,		cmd_noop },
-	{ "STAT",	SC_XFER,		cmd_stat },
-	{ "AUTH",	SC_ARG,			cmd_auth },
-	{ "PBSZ",	SC_ARG,			cmd_pbsz },
-	{ "PROT",	SC_ARG,			cmd_prot },
-	{ "PWD",	SC_LOGIN,		cmd_pwd },
-	{ "XPWD",	SC_LOGIN,		cmd_pwd },
-	{ "CWD",	SC_LOGIN | SC_ARG,	cmd_cwd },
-	{ "XCWD",	SC_LOGIN | SC_ARG,	cmd_cwd },
-	{ "CDUP",	SC_LOGIN,		cmd_cdup },
-	{ "XCUP",	SC_LOGIN,		cmd_cdup },
-	{ "TYPE",	SC_LOGIN | SC_ARG,	cmd_type },
-	{ "MODE",	SC_LOGIN | SC_ARG,	cmd_mode },
-	{ "STRU",	SC_LOGIN | SC_ARG,	cmd_stru },
-	{ "PASV",	SC_LOGIN,		cmd_pasv },
-	{ "EPSV",	SC_LOGIN,		cmd_epsv },
-	{ "PORT",	SC_LOGIN | SC_ARG,	cmd_port },
-	{ "EPRT",	SC_LOGIN | SC_ARG,	cmd_eprt },
-	{ "REST",	SC_LOGIN | SC_ARG,	cmd_rest },
-	{ "RETR",	SC_LOGIN | SC_ARG,	cmd_retr },
-	{ "STOR",	SC_LOGIN | SC_ARG,	cmd_stor },
-	{ "APPE",	SC_LOGIN | SC_ARG,	cmd_appe },
-	{ "STOU",	SC_LOGIN,		cmd_stou },
-	{ "LIST",	SC_LOGIN,		cmd_list },
-	{ "NLST",	SC_LOGIN,		cmd_nlst },
-	{ "MLSD",	SC_LOGIN,		cmd_mlsd },
-	{ "MLST",	SC_LOGIN,		cmd_mlst },
-	{ "ABOR",	SC_XFER,		cmd_abor },
-	{ "DELE",	SC_LOGIN | SC_ARG,	cmd_dele },
-	{ "MKD",	SC_LOGIN | SC_ARG,	cmd_mkd },
-	{ "XMKD",	SC_LOGIN | SC_ARG,	cmd_mkd },
-	{ "RMD",	SC_LOGIN | SC_ARG,	cmd_rmd },
-	{ "XRMD",	SC_LOGIN | SC_ARG,	cmd_rmd },
-	{ "RNFR",	SC_LOGIN | SC_ARG,	cmd_rnfr },
-	{ "RNTO",	SC_LOGIN | SC_ARG,	cmd_rnto },
-	{ "SIZE",	SC_LOGIN | SC_ARG,	cmd_size },
-	{ "MDTM",	SC_LOGIN | SC_ARG,	cmd_mdtm },
-	{ "MFMT",	SC_LOGIN | SC_ARG,	cmd_mfmt },
-	{ "SITE",	SC_ARG,			cmd_site },
-	{ "ALLO",	SC_LOGIN,		cmd_allo },
+	{ "USER",	SC_ARG,			sf_user },
+	{ "PASS",	0,			sf_pass },
+	{ "QUIT",	SC_XFER,		sf_quit },
+	{ "REIN",	0,			sf_rein },
+	{ "SYST",	0,			sf_syst },
+	{ "FEAT",	0,			sf_feat },
+	{ "OPTS",	SC_ARG,			sf_opts },
+	{ "HELP",	0,			sf_help },
+	{ "NOOP",	SC_XFER,		sf_noop },
+	{ "STAT",	SC_XFER,		sf_stat },
+	{ "AUTH",	SC_ARG,			sf_auth },
+	{ "PBSZ",	SC_ARG,			sf_pbsz },
+	{ "PROT",	SC_ARG,			sf_prot },
+	{ "PWD",	SC_LOGIN,		sf_pwd },
+	{ "XPWD",	SC_LOGIN,		sf_pwd },
+	{ "CWD",	SC_LOGIN | SC_ARG,	sf_cwd },
+	{ "XCWD",	SC_LOGIN | SC_ARG,	sf_cwd },
+	{ "CDUP",	SC_LOGIN,		sf_cdup },
+	{ "XCUP",	SC_LOGIN,		sf_cdup },
+	{ "TYPE",	SC_LOGIN | SC_ARG,	sf_type },
+	{ "MODE",	SC_LOGIN | SC_ARG,	sf_mode },
+	{ "STRU",	SC_LOGIN | SC_ARG,	sf_stru },
+	{ "PASV",	SC_LOGIN,		sf_pasv },
+	{ "EPSV",	SC_LOGIN,		sf_epsv },
+	{ "PORT",	SC_LOGIN | SC_ARG,	sf_port },
+	{ "EPRT",	SC_LOGIN | SC_ARG,	sf_eprt },
+	{ "REST",	SC_LOGIN | SC_ARG,	sf_rest },
+	{ "RETR",	SC_LOGIN | SC_ARG,	sf_retr },
+	{ "STOR",	SC_LOGIN | SC_ARG,	sf_stor },
+	{ "APPE",	SC_LOGIN | SC_ARG,	sf_appe },
+	{ "STOU",	SC_LOGIN,		sf_stou },
+	{ "LIST",	SC_LOGIN,		sf_list },
+	{ "NLST",	SC_LOGIN,		sf_nlst },
+	{ "MLSD",	SC_LOGIN,		sf_mlsd },
+	{ "MLST",	SC_LOGIN,		sf_mlst },
+	{ "ABOR",	SC_XFER,		sf_abor },
+	{ "DELE",	SC_LOGIN | SC_ARG,	sf_dele },
+	{ "MKD",	SC_LOGIN | SC_ARG,	sf_mkd },
+	{ "XMKD",	SC_LOGIN | SC_ARG,	sf_mkd },
+	{ "RMD",	SC_LOGIN | SC_ARG,	sf_rmd },
+	{ "XRMD",	SC_LOGIN | SC_ARG,	sf_rmd },
+	{ "RNFR",	SC_LOGIN | SC_ARG,	sf_rnfr },
+	{ "RNTO",	SC_LOGIN | SC_ARG,	sf_rnto },
+	{ "SIZE",	SC_LOGIN | SC_ARG,	sf_size },
+	{ "MDTM",	SC_LOGIN | SC_ARG,	sf_mdtm },
+	{ "MFMT",	SC_LOGIN | SC_ARG,	sf_mfmt },
+	{ "SITE",	SC_ARG,			sf_site },
+	{ "ALLO",	SC_LOGIN,		sf_allo },
 };
 
 static void
@@ -332,7 +302,7 @@ sfs_send_write(struct session *s, const unsigned char *pkt, long len,
 }
 
 /* A request of one path, answered to fn: the command is busy till then. */
-static void
+void
 sfs_path_req(struct session *s, uint8_t type, const char *path, sfs_fn fn)
 {
 	unsigned char	pkt[SFS_PKT_MAX];
@@ -525,7 +495,7 @@ sfs_input(struct session *s)
 /* Login: the door is on this machine; behind it, the ssh user. */
 
 static void
-cmd_user(struct session *s, char *arg)
+sf_user(struct session *s, char *arg)
 {
 	char	name[USER_LOG_MAX];
 
@@ -583,7 +553,7 @@ home_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
 }
 
 static void
-cmd_pass(struct session *s, char *arg)
+sf_pass(struct session *s, char *arg)
 {
 	if (!s->sfs->user_given) {
 		client_reply(s, "503 Login with USER first.");
@@ -611,7 +581,7 @@ cmd_pass(struct session *s, char *arg)
 }
 
 static void
-cmd_quit(struct session *s, char *arg)
+sf_quit(struct session *s, char *arg)
 {
 	(void)arg;
 	sx_free(s);
@@ -619,7 +589,7 @@ cmd_quit(struct session *s, char *arg)
 }
 
 static void
-cmd_rein(struct session *s, char *arg)
+sf_rein(struct session *s, char *arg)
 {
 	(void)arg;
 	sx_data_close(s);
@@ -632,14 +602,14 @@ cmd_rein(struct session *s, char *arg)
 }
 
 static void
-cmd_syst(struct session *s, char *arg)
+sf_syst(struct session *s, char *arg)
 {
 	(void)arg;
 	client_reply(s, "215 UNIX Type: L8");
 }
 
 static void
-cmd_feat(struct session *s, char *arg)
+sf_feat(struct session *s, char *arg)
 {
 	(void)arg;
 	client_reply(s, "211-Features:");
@@ -652,7 +622,7 @@ cmd_feat(struct session *s, char *arg)
 }
 
 static void
-cmd_opts(struct session *s, char *arg)
+sf_opts(struct session *s, char *arg)
 {
 	char	facts[FTP_LINE_MAX];
 
@@ -669,7 +639,7 @@ cmd_opts(struct session *s, char *arg)
 }
 
 static void
-cmd_help(struct session *s, char *arg)
+sf_help(struct session *s, char *arg)
 {
 	size_t	i;
 	char	line[80];
@@ -690,14 +660,14 @@ cmd_help(struct session *s, char *arg)
 }
 
 static void
-cmd_noop(struct session *s, char *arg)
+sf_noop(struct session *s, char *arg)
 {
 	(void)arg;
 	client_reply(s, "200 NOOP ok.");
 }
 
 static void
-cmd_stat(struct session *s, char *arg)
+sf_stat(struct session *s, char *arg)
 {
 	char	xfer[LOG_TEXT_MAX];
 
@@ -720,7 +690,7 @@ cmd_stat(struct session *s, char *arg)
 }
 
 static void
-cmd_auth(struct session *s, char *arg)
+sf_auth(struct session *s, char *arg)
 {
 	if (s->sfs->logged_in || s->sfs->user_given) {
 		client_reply(s, "503 ftpfwd: AUTH comes before USER");
@@ -731,601 +701,13 @@ cmd_auth(struct session *s, char *arg)
 }
 
 static void
-cmd_pbsz(struct session *s, char *arg)
+sf_pbsz(struct session *s, char *arg)
 {
 	ftps_prot(s, FTP_CMD_PBSZ, arg, strlen(arg));
 }
 
 static void
-cmd_prot(struct session *s, char *arg)
+sf_prot(struct session *s, char *arg)
 {
 	ftps_prot(s, FTP_CMD_PROT, arg, strlen(arg));
-}
-
-/* The working directory and the settings of the next transfer. */
-
-static void
-cmd_pwd(struct session *s, char *arg)
-{
-	char	 buf[2 * SFS_PATH_MAX], *o = buf;
-	char	 safe[SFS_PATH_MAX];
-	size_t	 i;
-
-	(void)arg;
-	sfs_safe(safe, sizeof(safe), s->sfs->cwd, strlen(s->sfs->cwd));
-	for (i = 0; safe[i] != '\0'; i++) {
-		if (safe[i] == '"')
-			*o++ = '"';
-		*o++ = safe[i];
-	}
-	*o = '\0';
-	client_reply(s, "257 \"%s\" is the current directory", buf);
-}
-
-static void
-cwd_stat_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	(void)q;
-	if (r->type != SSH_FXP_ATTRS)
-		sfs_status_reply(s, r, s->sfs->op, 550);
-	else if (!(r->attrs.flags & SSH_FILEXFER_ATTR_PERMISSIONS) ||
-	    !S_ISDIR(r->attrs.perm))
-		client_reply(s, "550 %s: Not a directory", s->sfs->op);
-	else {
-		memcpy(s->sfs->cwd, s->sfs->op, sizeof(s->sfs->cwd));
-		client_reply(s, "250 Directory changed to %s", s->sfs->op);
-	}
-	sfs_done(s);
-}
-
-static void
-cwd_real_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	struct sftp_name	n;
-
-	(void)q;
-	if (r->type != SSH_FXP_NAME) {
-		sfs_status_reply(s, r, s->sfs->op, 550);
-		sfs_done(s);
-		return;
-	}
-	if (sftp_names(r, &n, 1) == -1 || r->count != 1 ||
-	    n.filename.len == 0 || n.filename.len >= sizeof(s->sfs->op) ||
-	    memchr(n.filename.p, '\0', n.filename.len) != NULL) {
-		client_reply(s, "550 %s: the sftp server gave no usable path",
-		    s->sfs->op);
-		sfs_done(s);
-		return;
-	}
-	memcpy(s->sfs->op, n.filename.p, n.filename.len);
-	s->sfs->op[n.filename.len] = '\0';
-	sfs_path_req(s, SSH_FXP_STAT, s->sfs->op, cwd_stat_cb);
-}
-
-static void
-cmd_cwd(struct session *s, char *arg)
-{
-	if (sfs_path(s, arg, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	sfs_path_req(s, SSH_FXP_REALPATH, s->sfs->op, cwd_real_cb);
-}
-
-static void
-cmd_cdup(struct session *s, char *arg)
-{
-	(void)arg;
-	cmd_cwd(s, "..");
-}
-
-static void
-cmd_type(struct session *s, char *arg)
-{
-	if (strcasecmp(arg, "A") == 0 || strcasecmp(arg, "A N") == 0)
-		s->sfs->type = 'A';
-	else if (strcasecmp(arg, "I") == 0 || strcasecmp(arg, "L 8") == 0)
-		s->sfs->type = 'I';
-	else {
-		client_reply(s, "504 ftpfwd: TYPE takes A, I or L 8");
-		return;
-	}
-	client_reply(s, "200 Type set to %c", s->sfs->type);
-}
-
-static void
-cmd_mode(struct session *s, char *arg)
-{
-	if (strcasecmp(arg, "S") == 0)
-		client_reply(s, "200 Mode set to S");
-	else
-		client_reply(s, "504 ftpfwd: only MODE S (stream) is "
-		    "supported");
-}
-
-static void
-cmd_stru(struct session *s, char *arg)
-{
-	if (strcasecmp(arg, "F") == 0)
-		client_reply(s, "200 Structure set to F");
-	else
-		client_reply(s, "504 ftpfwd: only STRU F (file) is "
-		    "supported");
-}
-
-static void
-cmd_pasv(struct session *s, char *arg)
-{
-	(void)arg;
-	sx_pasv(s, 0);
-}
-
-static void
-cmd_epsv(struct session *s, char *arg)
-{
-	int	proto;
-
-	if (arg[0] == '\0') {
-		sx_pasv(s, 1);
-		return;
-	}
-	if (ftp_parse_epsv(arg, strlen(arg), &proto) == -1) {
-		client_reply(s, "501 ftpfwd: EPSV takes ALL, 1 or 2");
-		return;
-	}
-	if (proto == FTP_EPSV_ALL) {
-		s->sfs->epsv_all = 1;
-		client_reply(s, "200 EPSV ALL ok.");
-		return;
-	}
-	if ((proto == 1 && s->local_addr.ss_family != AF_INET) ||
-	    (proto == 2 && s->local_addr.ss_family != AF_INET6)) {
-		client_reply(s, "522 Network protocol not supported, use (%d)",
-		    s->local_addr.ss_family == AF_INET ? 1 : 2);
-		return;
-	}
-	sx_pasv(s, 1);
-}
-
-static void
-cmd_port(struct session *s, char *arg)
-{
-	sx_port(s, 0, arg);
-}
-
-static void
-cmd_eprt(struct session *s, char *arg)
-{
-	sx_port(s, 1, arg);
-}
-
-static void
-cmd_rest(struct session *s, char *arg)
-{
-	unsigned long	off;
-
-	if (ftp_parse_uint(arg, strlen(arg), (unsigned long)INT64_MAX,
-	    &off) == -1) {
-		client_reply(s, "501 ftpfwd: REST takes a byte offset");
-		return;
-	}
-	s->sfs->rest = off;
-	client_reply(s, "350 Restarting at %lu. Send STORE or RETRIEVE.",
-	    off);
-}
-
-static void
-cmd_retr(struct session *s, char *arg)
-{
-	sx_retr(s, arg);
-}
-
-static void
-cmd_stor(struct session *s, char *arg)
-{
-	sx_stor(s, arg, 'S');
-}
-
-static void
-cmd_appe(struct session *s, char *arg)
-{
-	sx_stor(s, arg, 'A');
-}
-
-static void
-cmd_stou(struct session *s, char *arg)
-{
-	sx_stor(s, arg, 'U');
-}
-
-static void
-cmd_list(struct session *s, char *arg)
-{
-	sx_list(s, "LIST", arg, 'L');
-}
-
-static void
-cmd_nlst(struct session *s, char *arg)
-{
-	sx_list(s, "NLST", arg, 'N');
-}
-
-static void
-cmd_mlsd(struct session *s, char *arg)
-{
-	sx_list(s, "MLSD", arg, 'M');
-}
-
-static void
-cmd_abor(struct session *s, char *arg)
-{
-	(void)arg;
-	sx_abor(s);
-}
-
-static void
-cmd_allo(struct session *s, char *arg)
-{
-	(void)arg;
-	client_reply(s, "202 ALLO is not needed.");
-}
-
-/* Commands of one or two requests. */
-
-/* A STATUS that says OK is the reply ok; anything else its error. */
-static int
-status_ok(struct session *s, const struct sftp_reply *r, int failcode)
-{
-	if (r->type == SSH_FXP_STATUS && r->code == SSH_FX_OK)
-		return 1;
-	sfs_status_reply(s, r, s->sfs->op, failcode);
-	sfs_done(s);
-	return 0;
-}
-
-static void
-mlst_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	char	facts[LOG_TEXT_MAX];
-
-	(void)q;
-	if (r->type != SSH_FXP_ATTRS) {
-		sfs_status_reply(s, r, s->sfs->op, 550);
-		sfs_done(s);
-		return;
-	}
-	sx_facts(facts, sizeof(facts), &r->attrs);
-	client_reply(s, "250-Listing %s", s->sfs->op);
-	client_reply(s, " %s %s", facts, s->sfs->op);
-	client_reply(s, "250 End");
-	sfs_done(s);
-}
-
-static void
-cmd_mlst(struct session *s, char *arg)
-{
-	if (sfs_path(s, arg, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	sfs_path_req(s, SSH_FXP_STAT, s->sfs->op, mlst_cb);
-}
-
-static void
-dele_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	(void)q;
-	if (!status_ok(s, r, 550))
-		return;
-	client_reply(s, "250 Deleted %s", s->sfs->op);
-	sfs_done(s);
-}
-
-static void
-cmd_dele(struct session *s, char *arg)
-{
-	if (sfs_path(s, arg, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	sfs_path_req(s, SSH_FXP_REMOVE, s->sfs->op, dele_cb);
-}
-
-static void
-rmd_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	(void)q;
-	if (!status_ok(s, r, 550))
-		return;
-	client_reply(s, "250 Removed %s", s->sfs->op);
-	sfs_done(s);
-}
-
-static void
-cmd_rmd(struct session *s, char *arg)
-{
-	if (sfs_path(s, arg, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	sfs_path_req(s, SSH_FXP_RMDIR, s->sfs->op, rmd_cb);
-}
-
-static void
-mkd_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	char	buf[2 * SFS_PATH_MAX], *o = buf;
-	size_t	i;
-
-	(void)q;
-	if (!status_ok(s, r, 550))
-		return;
-	for (i = 0; s->sfs->op[i] != '\0'; i++) {
-		if (s->sfs->op[i] == '"')
-			*o++ = '"';
-		*o++ = s->sfs->op[i];
-	}
-	*o = '\0';
-	client_reply(s, "257 \"%s\" created", buf);
-	sfs_done(s);
-}
-
-static void
-cmd_mkd(struct session *s, char *arg)
-{
-	unsigned char	pkt[SFS_PKT_MAX];
-
-	if (sfs_path(s, arg, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	s->sfs->busy = 1;
-	if (sfs_send(s, pkt, sftp_enc_mkdir(pkt, sizeof(pkt),
-	    sftp_chan_next_id(s->sfs->ch), s->sfs->op, strlen(s->sfs->op),
-	    NULL), mkd_cb, NULL, NULL) == -1)
-		sfs_done(s);
-}
-
-static void
-rnfr_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	(void)q;
-	if (r->type != SSH_FXP_ATTRS)
-		sfs_status_reply(s, r, s->sfs->op, 550);
-	else {
-		memcpy(s->sfs->rnfr, s->sfs->op, sizeof(s->sfs->rnfr));
-		s->sfs->have_rnfr = 1;
-		client_reply(s, "350 Ready for RNTO.");
-	}
-	sfs_done(s);
-}
-
-static void
-cmd_rnfr(struct session *s, char *arg)
-{
-	s->sfs->have_rnfr = 0;
-	if (sfs_path(s, arg, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	sfs_path_req(s, SSH_FXP_LSTAT, s->sfs->op, rnfr_cb);
-}
-
-static void
-rnto_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	(void)q;
-	if (!status_ok(s, r, 550))
-		return;
-	client_reply(s, "250 Rename successful.");
-	sfs_done(s);
-}
-
-static void
-cmd_rnto(struct session *s, char *arg)
-{
-	unsigned char	pkt[SFS_PKT_MAX];
-	struct sfs	*f = s->sfs;
-
-	if (!f->have_rnfr) {
-		client_reply(s, "503 RNFR first.");
-		return;
-	}
-	f->have_rnfr = 0;
-	if (sfs_path(s, arg, f->op, sizeof(f->op)) == -1)
-		return;
-	f->busy = 1;
-	if (sfs_send(s, pkt, sftp_enc_rename(pkt, sizeof(pkt),
-	    sftp_chan_next_id(f->ch), f->rnfr, strlen(f->rnfr), f->op,
-	    strlen(f->op), sftp_chan_has_ext(f->ch,
-	    "posix-rename@openssh.com")), rnto_cb, NULL, NULL) == -1)
-		sfs_done(s);
-}
-
-static void
-size_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	char	t[32];
-
-	(void)q;
-	if (r->type != SSH_FXP_ATTRS)
-		sfs_status_reply(s, r, s->sfs->op, 550);
-	else if (!(r->attrs.flags & SSH_FILEXFER_ATTR_PERMISSIONS) ||
-	    !S_ISREG(r->attrs.perm))
-		client_reply(s, "550 %s: not a plain file", s->sfs->op);
-	else if (q->slot == NULL) {
-		if (!(r->attrs.flags & SSH_FILEXFER_ATTR_SIZE))
-			client_reply(s, "550 %s: no size known", s->sfs->op);
-		else
-			client_reply(s, "213 %llu",
-			    (unsigned long long)r->attrs.size);
-	} else if (!(r->attrs.flags & SSH_FILEXFER_ATTR_ACMODTIME))
-		client_reply(s, "550 %s: no time known", s->sfs->op);
-	else {
-		sfs_fmt_time(t, sizeof(t), r->attrs.mtime);
-		client_reply(s, "213 %s", t);
-	}
-	sfs_done(s);
-}
-
-/* SIZE and MDTM: one STAT, told apart by the slot. */
-static void
-stat_req(struct session *s, char *arg, int mdtm)
-{
-	unsigned char	pkt[SFS_PKT_MAX];
-
-	if (sfs_path(s, arg, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	s->sfs->busy = 1;
-	if (sfs_send(s, pkt, sftp_enc_path(pkt, sizeof(pkt), SSH_FXP_STAT,
-	    sftp_chan_next_id(s->sfs->ch), s->sfs->op, strlen(s->sfs->op)),
-	    size_cb, NULL, mdtm ? s : NULL) == -1)
-		sfs_done(s);
-}
-
-static void
-cmd_size(struct session *s, char *arg)
-{
-	stat_req(s, arg, 0);
-}
-
-static void
-cmd_mdtm(struct session *s, char *arg)
-{
-	stat_req(s, arg, 1);
-}
-
-/* YYYYMMDDHHMMSS (and an ignored .sss), UTC, to seconds. */
-static int
-parse_time(const char *p, size_t len, uint32_t *tp)
-{
-	struct tm	tm;
-	unsigned long	v[6];
-	static const int width[6] = { 4, 2, 2, 2, 2, 2 };
-	time_t		t;
-	size_t		i, j, off = 0;
-
-	if (len != 14 && !(len > 15 && p[14] == '.'))
-		return -1;
-	for (i = 0; i < 6; off += width[i], i++)
-		for (v[i] = 0, j = 0; j < (size_t)width[i]; j++) {
-			if (p[off + j] < '0' || p[off + j] > '9')
-				return -1;
-			v[i] = v[i] * 10 + (unsigned long)(p[off + j] - '0');
-		}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = (int)v[0] - 1900;
-	tm.tm_mon = (int)v[1] - 1;
-	tm.tm_mday = (int)v[2];
-	tm.tm_hour = (int)v[3];
-	tm.tm_min = (int)v[4];
-	tm.tm_sec = (int)v[5];
-	if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 ||
-	    v[4] > 59 || v[5] > 60 || v[0] < 1970 ||
-	    (t = timegm(&tm)) == (time_t)-1 || t > (time_t)UINT32_MAX)
-		return -1;
-	*tp = (uint32_t)t;
-	return 0;
-}
-
-static void
-mfmt_set_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	char	t[32];
-
-	(void)q;
-	if (!status_ok(s, r, 550))
-		return;
-	sfs_fmt_time(t, sizeof(t), s->sfs->op_time);
-	client_reply(s, "213 Modify=%s; %s", t, s->sfs->op);
-	sfs_done(s);
-}
-
-static void
-mfmt_stat_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	unsigned char		pkt[SFS_PKT_MAX];
-	struct sftp_attrs	a;
-
-	(void)q;
-	if (r->type != SSH_FXP_ATTRS) {
-		sfs_status_reply(s, r, s->sfs->op, 550);
-		sfs_done(s);
-		return;
-	}
-	memset(&a, 0, sizeof(a));
-	a.flags = SSH_FILEXFER_ATTR_ACMODTIME;
-	a.atime = (r->attrs.flags & SSH_FILEXFER_ATTR_ACMODTIME) ?
-	    r->attrs.atime : s->sfs->op_time;
-	a.mtime = s->sfs->op_time;
-	if (sfs_send(s, pkt, sftp_enc_setstat(pkt, sizeof(pkt),
-	    sftp_chan_next_id(s->sfs->ch), s->sfs->op, strlen(s->sfs->op),
-	    &a), mfmt_set_cb, NULL, NULL) == -1)
-		sfs_done(s);
-}
-
-static void
-cmd_mfmt(struct session *s, char *arg)
-{
-	char	*sp = strchr(arg, ' ');
-
-	if (sp == NULL || sp[1] == '\0' ||
-	    parse_time(arg, (size_t)(sp - arg), &s->sfs->op_time) == -1) {
-		client_reply(s, "501 ftpfwd: MFMT takes YYYYMMDDHHMMSS and a "
-		    "path");
-		return;
-	}
-	if (sfs_path(s, sp + 1, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	/* Keep its access time: SETSTAT sets both or neither. */
-	sfs_path_req(s, SSH_FXP_STAT, s->sfs->op, mfmt_stat_cb);
-}
-
-static void
-chmod_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	(void)q;
-	if (!status_ok(s, r, 550))
-		return;
-	client_reply(s, "200 SITE CHMOD command ok.");
-	sfs_done(s);
-}
-
-static void
-site_chmod(struct session *s, char *arg)
-{
-	unsigned char		 pkt[SFS_PKT_MAX];
-	struct sftp_attrs	 a;
-	char			*sp = strchr(arg, ' ');
-	unsigned long		 mode = 0;
-	char			*p;
-
-	if (sp == NULL || sp[1] == '\0' || sp == arg || sp - arg > 4) {
-		client_reply(s, "501 ftpfwd: SITE CHMOD takes an octal mode "
-		    "and a path");
-		return;
-	}
-	for (p = arg; p < sp; p++) {
-		if (*p < '0' || *p > '7') {
-			client_reply(s, "501 ftpfwd: SITE CHMOD takes an octal "
-			    "mode and a path");
-			return;
-		}
-		mode = mode * 8 + (unsigned long)(*p - '0');
-	}
-	if (sfs_path(s, sp + 1, s->sfs->op, sizeof(s->sfs->op)) == -1)
-		return;
-	memset(&a, 0, sizeof(a));
-	a.flags = SSH_FILEXFER_ATTR_PERMISSIONS;
-	a.perm = (uint32_t)mode;
-	s->sfs->busy = 1;
-	if (sfs_send(s, pkt, sftp_enc_setstat(pkt, sizeof(pkt),
-	    sftp_chan_next_id(s->sfs->ch), s->sfs->op, strlen(s->sfs->op),
-	    &a), chmod_cb, NULL, NULL) == -1)
-		sfs_done(s);
-}
-
-static void
-cmd_site(struct session *s, char *arg)
-{
-	if (strncasecmp(arg, "HELP", 4) == 0 &&
-	    (arg[4] == '\0' || arg[4] == ' ')) {
-		client_reply(s, "214-The following SITE commands are "
-		    "recognized:");
-		client_reply(s, " CHMOD HELP");
-		client_reply(s, "214 Help OK.");
-	} else if (!s->sfs->logged_in)
-		client_reply(s, "530 Please log in with USER and PASS.");
-	else if (strncasecmp(arg, "CHMOD ", 6) == 0)
-		site_chmod(s, arg + 6);
-	else
-		client_reply(s, "502 ftpfwd: SITE takes CHMOD or HELP");
 }
