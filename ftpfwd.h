@@ -361,11 +361,13 @@ struct sfs_xfer {
 	char			 handle[SFTP_HANDLE_MAX];
 	size_t			 handle_len;
 	uint64_t		 size;		/* RETR: as STAT said */
+	int			 stat_seen;	/* RETR: STAT's answer is in */
+	int			 not_plain;	/* and it is no plain file */
 	uint64_t		 off;		/* the next request's */
 	uint64_t		 bytes;		/* on the data connection */
 	int			 fd;		/* the data, in the clear */
 	struct event		*rev, *wev;
-	struct evbuffer		*out;		/* toward the client */
+	struct evbuffer		*out;		/* to the client; STOR: from it */
 	struct relay		*relay;		/* PROT P: TLS to the client */
 	int			 relay_done;
 	int			 opened;	/* its 150 is out */

@@ -31,6 +31,7 @@
 static void	sx_pump(struct sfs_xfer *);
 static void	sx_read_more(struct sfs_xfer *);
 static void	sx_stop(struct sfs_xfer *, int);
+static void	stor_flush(struct sfs_xfer *);
 
 /* The transfer's own: begun by a command, ended once with its reply. */
 
@@ -406,7 +407,7 @@ sx_pump(struct sfs_xfer *x)
 {
 	struct session	*s = x->s;
 	struct sx_slot	*sl;
-	size_t		 io = sfs_io_len(s, 0);
+	size_t		 io = sfs_io_len(s, 0), len;
 
 	/* Past the size STAT told, one READ at a time finds the end. */
 	while (!x->dead && !x->src_eof && x->nreq < SFS_XFER_REQS &&
@@ -420,11 +421,18 @@ sx_pump(struct sfs_xfer *x)
 			sx_end(x, "451 ftpfwd: out of memory");
 			return;
 		}
+		/*
+		 * Up to the size STAT told, READs ask exactly that much, and
+		 * the one at the size, sent with them, finds the end: a small
+		 * file is one round trip, not two.
+		 */
+		len = x->off < x->size && x->size - x->off < io ?
+		    (size_t)(x->size - x->off) : io;
 		sl->off = x->off;
-		sl->len = sl->size = (uint32_t)io;
+		sl->len = sl->size = (uint32_t)len;
 		TAILQ_INSERT_TAIL(&x->slots, sl, entry);
-		x->inflight += io;
-		x->off += io;
+		x->inflight += len;
+		x->off += len;
 		if (read_send(x, sl) == -1)
 			return;
 		x->nreq++;
@@ -453,36 +461,43 @@ retr_go(struct session *s, const char *err)
 	sx_pump(x);
 }
 
+/* Both STAT and OPEN have answered: a plain file goes, else 550. */
 static void
-retr_open_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+retr_ready(struct sfs_xfer *x)
 {
-	struct sfs_xfer	*x = s->sfs->xfer;
-
-	(void)q;
-	if (sx_handle(x, r) == 0)
-		sx_data_get(x, retr_go);
-}
-
-static void
-retr_stat_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
-{
-	struct sfs_xfer	*x = s->sfs->xfer;
-	unsigned char	 pkt[SFS_PKT_MAX];
-
-	(void)q;
-	if (r->type != SSH_FXP_ATTRS) {
-		sx_end_status(x, r, 550);
+	if (!x->stat_seen || x->handle_len == 0)
 		return;
-	}
-	if ((r->attrs.flags & SSH_FILEXFER_ATTR_PERMISSIONS) &&
-	    !S_ISREG(r->attrs.perm)) {
+	if (x->not_plain) {
 		sx_end(x, "550 %s: Not a plain file", x->path);
 		return;
 	}
-	x->size = r->attrs.size;
-	(void)sx_send(x, pkt, sftp_enc_open(pkt, sizeof(pkt),
-	    sftp_chan_next_id(s->sfs->ch), x->path, strlen(x->path),
-	    SSH_FXF_READ, NULL), retr_open_cb, NULL);
+	sx_data_get(x, retr_go);
+}
+
+static void
+retr_open_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	(void)s;
+	if (sx_handle(q->xfer, r) == 0)
+		retr_ready(q->xfer);
+}
+
+/* No STAT (it failed, yet OPEN may not): the size is unknown. */
+static void
+retr_stat_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	struct sfs_xfer	*x = q->xfer;
+
+	(void)s;
+	x->stat_seen = 1;
+	x->size = UINT64_MAX;
+	if (r->type == SSH_FXP_ATTRS) {
+		x->not_plain = (r->attrs.flags &
+		    SSH_FILEXFER_ATTR_PERMISSIONS) && !S_ISREG(r->attrs.perm);
+		if (r->attrs.flags & SSH_FILEXFER_ATTR_SIZE)
+			x->size = r->attrs.size;
+	}
+	retr_ready(x);
 }
 
 void
@@ -503,9 +518,16 @@ sx_retr(struct session *s, const char *arg)
 		sfs_done(s);
 		return;
 	}
-	(void)sx_send(x, pkt, sftp_enc_path(pkt, sizeof(pkt), SSH_FXP_STAT,
+	/*
+	 * STAT and OPEN together, a round trip saved on every file; a
+	 * directory's handle (Linux opens one) is closed by sx_end.
+	 */
+	if (sx_send(x, pkt, sftp_enc_path(pkt, sizeof(pkt), SSH_FXP_STAT,
 	    sftp_chan_next_id(s->sfs->ch), x->path, strlen(x->path)),
-	    retr_stat_cb, NULL);
+	    retr_stat_cb, NULL) == 0)
+		(void)sx_send(x, pkt, sftp_enc_open(pkt, sizeof(pkt),
+		    sftp_chan_next_id(s->sfs->ch), x->path, strlen(x->path),
+		    SSH_FXF_READ, NULL), retr_open_cb, NULL);
 }
 
 /* STOR, APPE and STOU: OPEN, the data connection, then WRITEs. */
@@ -549,10 +571,7 @@ write_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
 		sx_end_status(x, r, 451);
 		return;
 	}
-	if (x->src_eof && x->nreq == 0)
-		stor_done(x);
-	else
-		sx_read_more(x);
+	stor_flush(x);
 }
 
 /* TYPE A: CR LF becomes LF; a CR at the end waits for what follows. */
@@ -624,22 +643,59 @@ stor_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	} else if (x->s->sfs->type == 'A')
 		len = from_crlf(x, buf, len);
-	if (len > 0 && write_send(x, buf, len) == -1)
+	if (len > 0 && evbuffer_add(x->out, buf, len) != 0) {
+		sx_end(x, "451 ftpfwd: out of memory");
 		return;
-	if (x->src_eof && x->nreq == 0)
+	}
+	stor_flush(x);
+}
+
+/*
+ * Staged bytes go out as WRITEs of the full length sftp-server allows
+ * (a socket read gives what has come, often far less), the last one
+ * short; then CLOSE once all are answered.
+ */
+static void
+stor_flush(struct sfs_xfer *x)
+{
+	size_t		 io = sfs_io_len(x->s, 1), len, k;
+	const char	*p;
+
+	while (!x->dead && (len = evbuffer_get_length(x->out)) > 0 &&
+	    (len >= io || x->src_eof) && x->nreq < SFS_XFER_REQS &&
+	    x->inflight + io <= SFS_XFER_CAP) {
+		k = len < io ? len : io;
+		if ((p = (const char *)evbuffer_pullup(x->out,
+		    (ev_ssize_t)k)) == NULL) {
+			sx_end(x, "451 ftpfwd: out of memory");
+			return;
+		}
+		if (write_send(x, p, k) == -1)
+			return;
+		evbuffer_drain(x->out, k);
+	}
+	if (x->dead)
+		return;
+	if (x->src_eof && x->nreq == 0 && evbuffer_get_length(x->out) == 0)
 		stor_done(x);
 	else
 		sx_read_more(x);
 }
 
-/* Read the client while the window and the channel have room. */
+/*
+ * Read the client while less than a WRITE is staged and the window and
+ * the channel have room.
+ */
 static void
 sx_read_more(struct sfs_xfer *x)
 {
+	size_t	io = sfs_io_len(x->s, 1);
+
 	if (x->dead || x->src_eof)
 		return;
-	if (x->nreq < SFS_XFER_REQS && x->inflight + sfs_io_len(x->s, 1) <=
-	    SFS_XFER_CAP && sftp_chan_queued(x->s->sfs->ch) < SFS_CHAN_HIGH)
+	if (evbuffer_get_length(x->out) < io && x->nreq < SFS_XFER_REQS &&
+	    x->inflight + io <= SFS_XFER_CAP &&
+	    sftp_chan_queued(x->s->sfs->ch) < SFS_CHAN_HIGH)
 		event_add(x->rev, NULL);
 	else
 		event_del(x->rev);
