@@ -309,9 +309,13 @@ struct who {
 #define SFS_CHAN_HIGH		(16 * 1024 * 1024) /* queued on a channel */
 #define SFS_DATA_TIMEOUT	30	/* seconds for a data connection */
 #define SFS_STOU_TRIES		100	/* names STOU tries */
+#define SFS_CACHE_SECS		2	/* a listing answers SIZE, MDTM */
+#define SFS_CACHE_MAX		4096	/* entries, then it starts over */
 
 struct sfs_req;
 struct sfs_xfer;
+struct sfs_cached;
+TAILQ_HEAD(sfs_cache, sfs_cached);
 typedef void (*sfs_fn)(struct session *, struct sfs_req *,
     const struct sftp_reply *);
 struct sfs_req {
@@ -400,6 +404,8 @@ struct sfs {
 	uint32_t		 op_time;	/* MFMT's */
 	struct sfs_data		 data;
 	struct sfs_xfer		*xfer;
+	struct sfs_cache	 cache;		/* sftpcache.c */
+	u_int			 ncached;
 };
 
 struct session {
@@ -689,6 +695,12 @@ void		 sx_want_write(struct sfs_xfer *);
 void		 sx_finish(struct sfs_xfer *);
 void		 sx_close_handle(struct sfs_xfer *);
 int		 sx_handle(struct sfs_xfer *, const struct sftp_reply *);
+
+/* sftpcache.c */
+void		 sc_clear(struct session *);
+void		 sc_put(struct session *, const char *, const char *,
+		    const struct sftp_attrs *);
+const struct sftp_attrs *sc_get(struct session *, const char *);
 
 /* sftplist.c */
 void		 sl_start(struct sfs_xfer *);

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -464,6 +465,43 @@ chan_packet(struct sftp_chan *ch)
 	return ch->state != CS_DEAD;
 }
 
+/*
+ * libevent 2.1's evbuffer_read reads 4 KiB at a time (EVBUFFER_MAX_READ)
+ * whatever it is asked: a wakeup for every 4 KiB of a 255 KiB DATA
+ * reply.  Read into space of our own instead, a packet's worth at once.
+ */
+static int
+chan_read(struct sftp_chan *ch, int fd)
+{
+	struct evbuffer_iovec	v[2];
+	struct iovec		iov[2];
+	ssize_t			n;
+	int			i, nv;
+
+	if ((nv = evbuffer_reserve_space(ch->in, CHAN_READ_MAX, v, 2)) <= 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	if ((n = readv(fd, iov, nv)) <= 0) {
+		(void)evbuffer_commit_space(ch->in, v, 0);
+		return (int)n;
+	}
+	for (i = 0; i < nv; i++) {
+		if ((size_t)n < v[i].iov_len)
+			v[i].iov_len = (size_t)n;
+		n -= (ssize_t)v[i].iov_len;
+	}
+	if (evbuffer_commit_space(ch->in, v, nv) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 1;
+}
+
 static void
 chan_readcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -471,7 +509,7 @@ chan_readcb(evutil_socket_t fd, short what, void *arg)
 	int			 n;
 
 	(void)what;
-	n = evbuffer_read(ch->in, fd, CHAN_READ_MAX);
+	n = chan_read(ch, fd);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {

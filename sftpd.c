@@ -30,6 +30,7 @@
 #define SC_LOGIN	0x01	/* needs a login */
 #define SC_ARG		0x02	/* needs an argument */
 #define SC_XFER		0x04	/* answered during a transfer */
+#define SC_CHANGES	0x08	/* changes files: forget what we knew */
 
 struct sfs_cmd {
 	const char	*verb;
@@ -82,25 +83,25 @@ static const struct sfs_cmd sfs_cmds[] = {
 	{ "EPRT",	SC_LOGIN | SC_ARG,	sf_eprt },
 	{ "REST",	SC_LOGIN | SC_ARG,	sf_rest },
 	{ "RETR",	SC_LOGIN | SC_ARG,	sf_retr },
-	{ "STOR",	SC_LOGIN | SC_ARG,	sf_stor },
-	{ "APPE",	SC_LOGIN | SC_ARG,	sf_appe },
-	{ "STOU",	SC_LOGIN,		sf_stou },
+	{ "STOR",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_stor },
+	{ "APPE",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_appe },
+	{ "STOU",	SC_LOGIN | SC_CHANGES,		sf_stou },
 	{ "LIST",	SC_LOGIN,		sf_list },
 	{ "NLST",	SC_LOGIN,		sf_nlst },
 	{ "MLSD",	SC_LOGIN,		sf_mlsd },
 	{ "MLST",	SC_LOGIN,		sf_mlst },
 	{ "ABOR",	SC_XFER,		sf_abor },
-	{ "DELE",	SC_LOGIN | SC_ARG,	sf_dele },
-	{ "MKD",	SC_LOGIN | SC_ARG,	sf_mkd },
-	{ "XMKD",	SC_LOGIN | SC_ARG,	sf_mkd },
-	{ "RMD",	SC_LOGIN | SC_ARG,	sf_rmd },
-	{ "XRMD",	SC_LOGIN | SC_ARG,	sf_rmd },
+	{ "DELE",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_dele },
+	{ "MKD",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_mkd },
+	{ "XMKD",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_mkd },
+	{ "RMD",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_rmd },
+	{ "XRMD",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_rmd },
 	{ "RNFR",	SC_LOGIN | SC_ARG,	sf_rnfr },
-	{ "RNTO",	SC_LOGIN | SC_ARG,	sf_rnto },
+	{ "RNTO",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_rnto },
 	{ "SIZE",	SC_LOGIN | SC_ARG,	sf_size },
 	{ "MDTM",	SC_LOGIN | SC_ARG,	sf_mdtm },
-	{ "MFMT",	SC_LOGIN | SC_ARG,	sf_mfmt },
-	{ "SITE",	SC_ARG,			sf_site },
+	{ "MFMT",	SC_LOGIN | SC_ARG | SC_CHANGES,	sf_mfmt },
+	{ "SITE",	SC_ARG | SC_CHANGES,			sf_site },
 	{ "ALLO",	SC_LOGIN,		sf_allo },
 };
 
@@ -160,6 +161,7 @@ sfs_start(struct session *s)
 	if ((s->sfs = calloc(1, sizeof(*s->sfs))) == NULL)
 		return -1;
 	TAILQ_INIT(&s->sfs->reqs);
+	TAILQ_INIT(&s->sfs->cache);
 	s->sfs->type = 'A';
 	s->sfs->data.lfd = s->sfs->data.fd = -1;
 	if (pool == NULL && (pool = sftp_pool_new(evbase, opt.ctl_path, 0,
@@ -204,6 +206,7 @@ sfs_free(struct session *s)
 	sx_free(s);
 	sx_data_close(s);
 	sfs_forget(s, NULL, 1);
+	sc_clear(s);
 	sftp_chan_put(f->ch);
 	free(f);
 	s->sfs = NULL;
@@ -455,6 +458,8 @@ sfs_line(struct session *s, struct evbuffer *in, const char *line,
 		client_reply(s, "501 %s needs an argument.", verb);
 		return 0;
 	}
+	if (c->flags & SC_CHANGES)
+		sc_clear(s);
 	c->fn(s, arg);
 	return 0;
 }

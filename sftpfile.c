@@ -408,39 +408,54 @@ sf_rnto(struct session *s, char *arg)
 }
 
 static void
-size_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+size_reply(struct session *s, const struct sftp_attrs *a, int mdtm)
 {
 	char	t[32];
 
-	(void)q;
-	if (r->type != SSH_FXP_ATTRS)
-		sfs_status_reply(s, r, s->sfs->op, 550);
-	else if (!(r->attrs.flags & SSH_FILEXFER_ATTR_PERMISSIONS) ||
-	    !S_ISREG(r->attrs.perm))
+	if (!(a->flags & SSH_FILEXFER_ATTR_PERMISSIONS) || !S_ISREG(a->perm))
 		client_reply(s, "550 %s: not a plain file", s->sfs->op);
-	else if (q->slot == NULL) {
-		if (!(r->attrs.flags & SSH_FILEXFER_ATTR_SIZE))
+	else if (!mdtm) {
+		if (!(a->flags & SSH_FILEXFER_ATTR_SIZE))
 			client_reply(s, "550 %s: no size known", s->sfs->op);
 		else
 			client_reply(s, "213 %llu",
-			    (unsigned long long)r->attrs.size);
-	} else if (!(r->attrs.flags & SSH_FILEXFER_ATTR_ACMODTIME))
+			    (unsigned long long)a->size);
+	} else if (!(a->flags & SSH_FILEXFER_ATTR_ACMODTIME))
 		client_reply(s, "550 %s: no time known", s->sfs->op);
 	else {
-		sfs_fmt_time(t, sizeof(t), r->attrs.mtime);
+		sfs_fmt_time(t, sizeof(t), a->mtime);
 		client_reply(s, "213 %s", t);
+	}
+}
+
+static void
+size_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
+{
+	if (r->type != SSH_FXP_ATTRS)
+		sfs_status_reply(s, r, s->sfs->op, 550);
+	else {
+		sc_put(s, s->sfs->op, NULL, &r->attrs);
+		size_reply(s, &r->attrs, q->slot != NULL);
 	}
 	sfs_done(s);
 }
 
-/* SIZE and MDTM: one STAT, told apart by the slot. */
+/*
+ * SIZE and MDTM: one STAT, told apart by the slot; or what a listing
+ * or a STAT said of it a moment ago (sftpcache.c).
+ */
 static void
 stat_req(struct session *s, char *arg, int mdtm)
 {
-	unsigned char	pkt[SFS_PKT_MAX];
+	unsigned char		 pkt[SFS_PKT_MAX];
+	const struct sftp_attrs	*a;
 
 	if (sfs_path(s, arg, s->sfs->op, sizeof(s->sfs->op)) == -1)
 		return;
+	if ((a = sc_get(s, s->sfs->op)) != NULL) {
+		size_reply(s, a, mdtm);
+		return;
+	}
 	s->sfs->busy = 1;
 	if (sfs_send(s, pkt, sftp_enc_path(pkt, sizeof(pkt), SSH_FXP_STAT,
 	    sftp_chan_next_id(s->sfs->ch), s->sfs->op, strlen(s->sfs->op)),

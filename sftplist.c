@@ -109,6 +109,9 @@ list_entry(struct sfs_xfer *x, const struct sftp_name *n)
 	dots = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 	if (x->pattern[0] != '\0' && fnmatch(x->pattern, name, FNM_PERIOD))
 		return;
+	/* What a directory's listing says answers SIZE and MDTM a while. */
+	if (!dots && x->pattern[0] == '\0' && x->handle_len > 0)
+		sc_put(x->s, x->path, name, &n->attrs);
 	if ((x->how == 'N' || x->how == 'M') && dots)
 		return;
 	if ((x->how == 'L' || x->how == 'N' || x->how == 'S') && !x->all &&
