@@ -541,6 +541,10 @@ session_xfer_status(struct session *s, char *buf, size_t sz)
 	int			 counted = 0;
 	const char		*mode = data_mode_names[s->xfer.mode];
 
+	if (s->sfs != NULL) {
+		sx_status(s, buf, sz);
+		return;
+	}
 	TAILQ_FOREACH(d, &s->data, entry) {
 		if (d->join != NULL)
 			bytes += join_bytes(d->join);

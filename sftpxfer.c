@@ -507,6 +507,7 @@ sx_retr(struct session *s, const char *arg)
 	unsigned char	 pkt[SFS_PKT_MAX];
 
 	if (s->sfs->rest > 0 && s->sfs->type == 'A') {
+		s->sfs->rest = 0;	/* spent, as the transfer would */
 		client_reply(s, "504 ftpfwd: REST needs TYPE I");
 		return;
 	}
@@ -799,6 +800,7 @@ sx_stor(struct session *s, const char *arg, int how)
 			    "STOR";
 
 	if (s->sfs->rest > 0 && (s->sfs->type == 'A' || how != 'S')) {
+		s->sfs->rest = 0;
 		client_reply(s, "504 ftpfwd: REST needs TYPE I and STOR");
 		return;
 	}
