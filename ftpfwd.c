@@ -355,6 +355,9 @@ forwards_parse(void)
 			    "server checks its own passwords");
 		return;
 	}
+	if (opt.up_tls != TLS_OFF)
+		fatalx("UpstreamTLS is for Backend=ftp: with Backend=sftp "
+		    "there is no FTP server to speak TLS to");
 	if (stdio_spec != NULL && !sftp_w)
 		fatalx("-W %s names an FTP server, but Backend=sftp has none "
 		    "(use -W sftp)", stdio_spec);

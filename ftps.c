@@ -246,6 +246,11 @@ ftps_auth(struct session *s, const char *arg, size_t len,
 	int	tls = ftp_parse_auth(arg, len) == 0;
 
 	evbuffer_drain(in, total);
+	if (opt.cl_tls != TLS_EXPLICIT && opt.backend == BACKEND_SFTP) {
+		client_reply(s, "534 ftpfwd: TLS is not offered here (ftpfwd "
+		    "runs without -o ClientTLS)");
+		return 0;
+	}
 	if (opt.cl_tls != TLS_EXPLICIT) {
 		client_reply(s, "534 ftpfwd: TLS is not available through "
 		    "this forward; the ssh connection already encrypts the "
