@@ -687,7 +687,9 @@ main(int argc, char *argv[])
 	log_init();
 	tls_setup();
 	if (opt.ctl_path == NULL)
-		opt.ctl_path = master_lookup_path();
+		opt.ctl_path = master_lookup_path(1);
+	else if (opt.backend == BACKEND_SFTP && opt.destination != NULL)
+		free(master_lookup_path(0));	/* the user and host, for 230 */
 	master_check(!opt.daemonize);
 	listeners_bind();
 	signal(SIGPIPE, SIG_IGN);

@@ -487,7 +487,7 @@ void		 listeners_free(void);
 void		 stdio_session_start(void);
 
 /* master.c */
-char		*master_lookup_path(void);
+char		*master_lookup_path(int);
 void		 master_check(int);
 void		 master_watch_start(void);
 int		 master_known(void);

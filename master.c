@@ -265,9 +265,12 @@ ssh_exec(const char *const *args)
 	_exit(127);
 }
 
-/* Ask ssh where the master's socket is: ssh -G prints it expanded. */
+/*
+ * Ask ssh where the master's socket is: ssh -G prints it expanded, and
+ * the user and host it logs in as.  Without need, the path may be none.
+ */
 char *
-master_lookup_path(void)
+master_lookup_path(int need)
 {
 	const char	*args[] = { "-G", "--", opt.destination, NULL };
 	char		 line[SSH_G_LINE_MAX], *path = NULL, *nl;
@@ -308,6 +311,8 @@ master_lookup_path(void)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fatalx("ssh -G %s failed; check the destination and "
 		    "ssh_config", opt.destination);
+	if (!need)
+		return path;
 	if (path == NULL || strcasecmp(path, "none") == 0)
 		fatalx_status(EXIT_NO_MASTER, "no ControlPath for %s (set "
 		    "ControlMaster and ControlPath in ssh_config, or give -S)",
