@@ -558,6 +558,26 @@ class Lab:
         self.ftpfwds.append(p)
         return p
 
+    def start_ftpfwd_sftp(self, *args, log="ftpfwd-sftp.log",
+                          bind="127.0.0.1", timeout=WAIT, **popen):
+        """ftpfwd -o Backend=sftp in the foreground on a free port of
+        bind, through the lab's master: the ssh server's files, no FTP
+        server.  Returns it, with .port and .logname."""
+        port = free_port()
+        argv = [FTPFWD, "-d", "-o", "Backend=sftp", "-L", "%s:%d" % (
+            bind, port), "-S", self.ctl] + list(args)
+        p = self.spawn(argv, log, **popen)
+
+        def ready():
+            if p.poll() is not None:
+                raise RuntimeError("ftpfwd exited: " + self.log(log))
+            return port_open(port, bind)()
+        wait_for("ftpfwd -o Backend=sftp on port %d" % port, ready, timeout)
+        p.port = port
+        p.logname = log
+        self.ftpfwds.append(p)
+        return p
+
     def stop(self):
         """SIGTERM to every process still running, newest first, then
         SIGKILL to any not gone within 5 s.  Only through Popen, which
