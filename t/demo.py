@@ -1,9 +1,12 @@
 """make demo: a private loopback lab (sshd, a ControlMaster, vsftpd),
-then a passive and an active transfer through ftpfwd, then tear-down."""
+then a passive and an active transfer through ftpfwd, then a download
+and an upload with -o Backend=sftp (no FTP server: the ssh server's
+files through the master's sftp subsystem), then tear-down."""
 
 import os
 import subprocess
 import sys
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
@@ -50,6 +53,32 @@ for mode, extra in (("passive", []), ("active", ["-P", "127.0.0.1"])):
     ok &= same
 say("== what ftpfwd logged")
 for line in lab.log(fwd.logname).splitlines():
+    if "#" in line:
+        say("  " + line)
+
+# The same master again, with no FTP server at all: ftpfwd answers FTP
+# from the ssh server's files.  The lab's ssh user is root; the files are
+# in the lab's directory, named by absolute path (curl's %2F).
+files = lab.make_root("sftp-files")
+L.make_file(os.path.join(files, "hello.bin"), 10 * 1000 * 1000)
+want = L.sha256(os.path.join(files, "hello.bin"))
+sfwd = lab.start_ftpfwd_sftp("-o", "LogLevel=INFO")
+say("== ftpfwd -o Backend=sftp -L 127.0.0.1:%d -S %s" % (sfwd.port, lab.ctl))
+say("   no FTP server: the ssh server's files, through its sftp subsystem")
+surl = "ftp://127.0.0.1:%d/%s/" % (sfwd.port, urllib.parse.quote(
+    "%2F" + files.lstrip("/"), safe="%/"))
+say("== download, then upload")
+out = lab.path("hello-sftp.bin")
+ok &= run(["curl", "-sS", surl + "hello.bin", "-o", out])
+ok &= run(["curl", "-sS", "-T", out, surl + "up-sftp.bin"])
+up = os.path.join(files, "up-sftp.bin")
+same = (os.path.exists(out) and os.path.exists(up) and
+        L.sha256(out) == want and L.sha256(up) == want)
+say("  sha256 of the file down and back up: %s" %
+    ("identical" if same else "DIFFERENT"))
+ok &= same
+say("== what ftpfwd -o Backend=sftp logged")
+for line in lab.log(sfwd.logname).splitlines():
     if "#" in line:
         say("  " + line)
 lab.stop()
