@@ -1,9 +1,11 @@
 """make bench: ftpfwd against what a user would use instead, side by side,
 over one ssh master in the same private loopback lab as the tests.
 
-Every row is measured in this run on this master; rows 1 and 2 are
-medians of BENCH_RUNS runs.  Tools: curl (FTP), socat over
-`ssh -O forward -L` (the raw stream), sftp.  The targets print PASS or
+Every row is measured in this run on this master; rows 1, 2, 6 and 7
+are medians of BENCH_RUNS runs.  Tools: curl and lftp (FTP), socat over
+`ssh -O forward -L` (the raw stream), sftp.  Rows 6 and 7 measure
+ftpfwd -o Backend=sftp (no FTP server: the files through the master's
+sftp subsystem) against OpenSSH's own sftp.  The targets print PASS or
 MISS; a benchmark never fails a build, so the exit status is 0 unless
 the lab could not be set up or a transfer came back wrong.
 
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "t"))
@@ -38,6 +41,8 @@ FLAT_PER_SESSION = 50
 CONC = 20 if QUICK else 200                       # row 4
 CONC_SIZE = 5 * 1000 * 1000
 IDLE = CONC                                       # row 5, RSS
+SFTP_BIG = (32 if QUICK else 256) << 20           # row 6: 256 MiB
+MANY_FILES = 300                                  # row 7
 # The raw stream's client reads as curl does, 16 KiB at a time (curl's
 # buffer), so the two differ by the path, not by the reader.
 SOCAT_BUF = str(16 * 1024)
@@ -393,6 +398,135 @@ row(5, "RSS per idle session (%d)" % IDLE, "%.1f KiB" % per_kib,
     "%d -> %d KiB" % (before, after), None, "<=64 KiB", per_kib <= 64)
 for c in idle:
     c.close()
+
+# -- Row 6: Backend=sftp, bulk, against sftp over the same master ---------
+say()
+say("row 6: %d MiB through ftpfwd -o Backend=sftp (curl) against sftp "
+    "get/put over the same master, median of %d" % (SFTP_BIG >> 20, RUNS))
+sfiles = lab.make_root("sftp-files")
+sbig = os.path.join(sfiles, "big")
+with open(sbig, "wb") as f:
+    for _ in range(SFTP_BIG >> 20):
+        f.write(chunk)
+sfwd = lab.start_ftpfwd_sftp("-o", "LogLevel=INFO")
+# The lab's ssh user is root: the files are named by absolute path, in
+# one CWD (curl's %2F and singlecwd).
+surl = "ftp://127.0.0.1:%d/%s/" % (sfwd.port, urllib.parse.quote(
+    "%2F" + sfiles.lstrip("/"), safe="%/"))
+scurl = curl + ["--ftp-method", "singlecwd"]
+
+
+def sftp_batch(what, *lines):
+    """OpenSSH's sftp through the same master, as a user would script it."""
+    batch = lab.path("sftp.batch")
+    with open(batch, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    check(["sftp", "-q", "-F", lab.ssh_config, "-o", "ControlPath=" + lab.ctl,
+           "-b", batch, "lab"], what)
+
+
+def backend_down():
+    r = check(scurl + ["-w", "%{size_download}", surl + "big", "-o",
+                       "/dev/null"], "curl RETR through Backend=sftp")
+    if int(r.stdout) != SFTP_BIG:
+        sys.exit("bench: Backend=sftp RETR moved %s bytes, not %d" %
+                 (r.stdout, SFTP_BIG))
+
+
+def backend_up():
+    check(scurl + ["-T", sbig, surl + "big-up"],
+          "curl STOR through Backend=sftp")
+    if os.path.getsize(os.path.join(sfiles, "big-up")) != SFTP_BIG:
+        sys.exit("bench: Backend=sftp STOR stored the wrong size")
+
+
+def sftp_get():
+    sftp_batch("sftp get", "get %s /dev/null" % sbig)
+
+
+def sftp_put():
+    sftp_batch("sftp put", "put %s %s/big-put" % (sbig, sfiles))
+    if os.path.getsize(os.path.join(sfiles, "big-put")) != SFTP_BIG:
+        sys.exit("bench: sftp put stored the wrong size")
+
+
+# Once, untimed, each way: every byte arrives (and the cache is warm).
+backend_down()
+backend_up()
+if L.sha256(os.path.join(sfiles, "big-up")) != L.sha256(sbig):
+    sys.exit("bench: the Backend=sftp upload came back wrong")
+# Interleaved, as row 1 is.
+scases = [("RETR", "sftp", sftp_get), ("RETR", "backend", backend_down),
+          ("STOR", "sftp", sftp_put), ("STOR", "backend", backend_up)]
+sruns = {(verb, who): [] for verb, who, _ in scases}
+for _ in range(RUNS):
+    for verb, who, fn in scases:
+        sruns[verb, who].append(timed(fn, pid=sfwd.pid))
+for verb, ref_name in (("RETR", "get"), ("STOR", "put")):
+    ref = median(sruns[verb, "sftp"])
+    c = median(sruns[verb, "backend"])
+    ratio = ref.wall / c.wall
+    row(6, "%s %d MiB, Backend=sftp" % (verb, SFTP_BIG >> 20),
+        "%.0f MB/s" % mbps(SFTP_BIG, c.wall),
+        "%.0f MB/s sftp %s" % (mbps(SFTP_BIG, ref.wall), ref_name), ratio,
+        ">=0.90", ratio >= 0.9)
+    say("        (ftpfwd CPU %.2f s, master %.2f s; with sftp: master "
+        "%.2f s)" % (c.cpu[0], c.cpu[1], ref.cpu[1]))
+for name in ("big-up", "big-put"):
+    os.unlink(os.path.join(sfiles, name))
+
+# -- Row 7: Backend=sftp, many small files, against sftp ------------------
+say()
+say("row 7: %d files of %d bytes, lftp mget * through ftpfwd -o "
+    "Backend=sftp against sftp get * over the same master, median of %d" %
+    (MANY_FILES, SMALL_SIZE, RUNS))
+many = os.path.join(sfiles, "many")
+os.mkdir(many)
+many_names = ["m%03d" % i for i in range(MANY_FILES)]
+for n in many_names:
+    with open(os.path.join(many, n), "wb") as f:
+        f.write(blob)
+many_got = lab.make_root("many-got")
+
+
+def lftp_mget():
+    """One lftp, one FTP session: mget * in the directory."""
+    check(["lftp", "-c", "set cmd:fail-exit true; set net:max-retries 1; "
+           "set net:timeout 30; set xfer:clobber on; "
+           "open ftp://ftp:ftp@127.0.0.1:%d; cd \"%s\"; lcd \"%s\"; "
+           "mget *" % (sfwd.port, many, many_got)], "lftp mget")
+
+
+def sftp_mget():
+    sftp_batch("sftp get *", "get %s/* %s/" % (many, many_got))
+
+
+def many_check():
+    got_names = sorted(os.listdir(many_got))
+    if got_names != many_names:
+        sys.exit("bench: %d files came back, not %d" % (len(got_names),
+                                                        MANY_FILES))
+    for n in many_names:
+        p = os.path.join(many_got, n)
+        with open(p, "rb") as f:
+            if f.read() != blob:
+                sys.exit("bench: %s came back wrong" % n)
+        os.unlink(p)
+
+
+many_runs = {"sftp": [], "backend": []}
+for _ in range(RUNS):
+    for who, fn in (("sftp", sftp_mget), ("backend", lftp_mget)):
+        many_runs[who].append(timed(fn, pid=sfwd.pid))
+        many_check()
+ref = median(many_runs["sftp"])
+c = median(many_runs["backend"])
+ratio = ref.wall / c.wall
+row(7, "%d x 1 KiB, lftp mget, sftp" % MANY_FILES,
+    "%.0f files/s" % (MANY_FILES / c.wall),
+    "%.0f files/s sftp" % (MANY_FILES / ref.wall), ratio, ">=1.00",
+    ratio >= 1.0)
+sfwd.terminate()
 
 lab.stop()
 say()
