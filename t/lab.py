@@ -560,20 +560,23 @@ class Lab:
 
     def start_ftpfwd_sftp(self, *args, log="ftpfwd-sftp.log",
                           bind="127.0.0.1", timeout=WAIT, **popen):
-        """ftpfwd -o Backend=sftp in the foreground on a free port of
-        bind, through the lab's master: the ssh server's files, no FTP
-        server.  Returns it, with .port and .logname."""
-        port = free_port()
-        argv = [FTPFWD, "-d", "-o", "Backend=sftp", "-L", "%s:%d" % (
-            bind, port), "-S", self.ctl] + list(args)
+        """ftpfwd -o Backend=sftp in the foreground on a port it picks,
+        through the lab's master: the ssh server's files, no FTP server.
+        Returns it, with .port and .logname."""
+        argv = [FTPFWD, "-d", "-o", "Backend=sftp", "-L", "%s:0" % bind,
+                "-S", self.ctl] + list(args)
         p = self.spawn(argv, log, **popen)
 
         def ready():
+            if allocated_port(self.log(log)) is not None:
+                return True
             if p.poll() is not None:
                 raise RuntimeError("ftpfwd exited: " + self.log(log))
-            return port_open(port, bind)()
-        wait_for("ftpfwd -o Backend=sftp on port %d" % port, ready, timeout)
-        p.port = port
+            return False
+        wait_for("ftpfwd -o Backend=sftp's port", ready, timeout)
+        wait_for("ftpfwd ready", lambda: "ready, master at" in self.log(log),
+                 timeout)
+        p.port = allocated_port(self.log(log))
         p.logname = log
         self.ftpfwds.append(p)
         return p
