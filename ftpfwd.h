@@ -623,7 +623,7 @@ void		 sfs_master_gone(const char *);
 int		 sfs_send(struct session *, const unsigned char *, long,
 		    sfs_fn, struct sfs_xfer *, void *);
 int		 sfs_send_write(struct session *, const unsigned char *,
-		    long, const void *, size_t, sfs_fn, struct sfs_xfer *,
+		    long, struct evbuffer *, size_t, sfs_fn, struct sfs_xfer *,
 		    void *);
 void		 sfs_cancel(struct session *, struct sfs_xfer *);
 void		 sfs_path_req(struct session *, uint8_t, const char *,

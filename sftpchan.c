@@ -468,17 +468,18 @@ chan_packet(struct sftp_chan *ch)
 /*
  * libevent 2.1's evbuffer_read reads 4 KiB at a time (EVBUFFER_MAX_READ)
  * whatever it is asked: a wakeup for every 4 KiB of a 255 KiB DATA
- * reply.  Read into space of our own instead, a packet's worth at once.
+ * reply.  Read into reserved space instead, up to max at once.  Returns
+ * as read(2) does, but 1 for any bytes read.  The upload's reader too.
  */
-static int
-chan_read(struct sftp_chan *ch, int fd)
+int
+sftp_evbuffer_read(struct evbuffer *b, int fd, size_t max)
 {
 	struct evbuffer_iovec	v[2];
 	struct iovec		iov[2];
 	ssize_t			n;
 	int			i, nv;
 
-	if ((nv = evbuffer_reserve_space(ch->in, CHAN_READ_MAX, v, 2)) <= 0) {
+	if ((nv = evbuffer_reserve_space(b, (ev_ssize_t)max, v, 2)) <= 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -487,7 +488,7 @@ chan_read(struct sftp_chan *ch, int fd)
 		iov[i].iov_len = v[i].iov_len;
 	}
 	if ((n = readv(fd, iov, nv)) <= 0) {
-		(void)evbuffer_commit_space(ch->in, v, 0);
+		(void)evbuffer_commit_space(b, v, 0);
 		return (int)n;
 	}
 	for (i = 0; i < nv; i++) {
@@ -495,7 +496,7 @@ chan_read(struct sftp_chan *ch, int fd)
 			v[i].iov_len = (size_t)n;
 		n -= (ssize_t)v[i].iov_len;
 	}
-	if (evbuffer_commit_space(ch->in, v, nv) != 0) {
+	if (evbuffer_commit_space(b, v, nv) != 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -509,7 +510,7 @@ chan_readcb(evutil_socket_t fd, short what, void *arg)
 	int			 n;
 
 	(void)what;
-	n = chan_read(ch, fd);
+	n = sftp_evbuffer_read(ch->in, fd, CHAN_READ_MAX);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -715,9 +716,11 @@ req_check(const struct sftp_chan *ch, const unsigned char *head,
 	return 0;
 }
 
+/* data is datalen bytes at data, or the first datalen of src, moved. */
 static int
 chan_queue(struct sftp_chan *ch, const unsigned char *head, size_t headlen,
-    const void *data, size_t datalen, sftp_cb cb, void *arg)
+    const void *data, struct evbuffer *src, size_t datalen, sftp_cb cb,
+    void *arg)
 {
 	struct sftp_req	*q;
 	struct evbuffer	*b;
@@ -730,17 +733,19 @@ chan_queue(struct sftp_chan *ch, const unsigned char *head, size_t headlen,
 		return -1;
 	total = headlen + datalen;
 	if (req_check(ch, head, headlen, total) != 0 ||
-	    sftp_chan_queued(ch) + total > SFTP_CHAN_QUEUE_MAX)
+	    sftp_chan_queued(ch) + total > SFTP_CHAN_QUEUE_MAX ||
+	    (src != NULL && evbuffer_get_length(src) < datalen))
 		return -1;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return -1;
 	b = ch->state == CS_READY ? ch->out : ch->held;
-	if (evbuffer_expand(b, total) != 0) {
+	if (evbuffer_expand(b, src != NULL ? headlen : total) != 0) {
 		free(q);
 		return -1;
 	}
-	if (evbuffer_add(b, head, headlen) != 0 ||
-	    (datalen > 0 && evbuffer_add(b, data, datalen) != 0)) {
+	if (evbuffer_add(b, head, headlen) != 0 || (datalen > 0 &&
+	    (src != NULL ? evbuffer_remove_buffer(src, b, datalen) !=
+	    (int)datalen : evbuffer_add(b, data, datalen) != 0))) {
 		/* Half a packet is in: the stream is lost. */
 		free(q);
 		chan_kill(ch, SFTP_LOG_ERROR, "out of memory");
@@ -767,7 +772,7 @@ int
 sftp_chan_send(struct sftp_chan *ch, const unsigned char *pkt, size_t len,
     sftp_cb cb, void *arg)
 {
-	return chan_queue(ch, pkt, len, NULL, 0, cb, arg);
+	return chan_queue(ch, pkt, len, NULL, NULL, 0, cb, arg);
 }
 
 /* A WRITE: head from sftp_enc_write_head, then data, copied. */
@@ -777,7 +782,18 @@ sftp_chan_send_write(struct sftp_chan *ch, const unsigned char *head,
 {
 	if (headlen < SFTP_HDR_LEN || head[4] != SSH_FXP_WRITE)
 		return -1;
-	return chan_queue(ch, head, headlen, data, datalen, cb, arg);
+	return chan_queue(ch, head, headlen, data, NULL, datalen, cb, arg);
+}
+
+/* As sftp_chan_send_write, the data taken from src's head, moved. */
+int
+sftp_chan_send_write_buf(struct sftp_chan *ch, const unsigned char *head,
+    size_t headlen, struct evbuffer *src, size_t datalen, sftp_cb cb,
+    void *arg)
+{
+	if (headlen < SFTP_HDR_LEN || head[4] != SSH_FXP_WRITE)
+		return -1;
+	return chan_queue(ch, head, headlen, NULL, src, datalen, cb, arg);
 }
 
 /* The reply to id, when it comes, goes nowhere (an ABOR). */

@@ -16,6 +16,7 @@
 #include "sftp.h"
 
 struct event_base;
+struct evbuffer;
 struct sftp_chan;
 struct sftp_pool;
 
@@ -68,6 +69,10 @@ int		 sftp_chan_send(struct sftp_chan *, const unsigned char *,
 		    size_t, sftp_cb, void *);
 int		 sftp_chan_send_write(struct sftp_chan *,
 		    const unsigned char *, size_t, const void *, size_t,
+		    sftp_cb, void *);
+int		 sftp_evbuffer_read(struct evbuffer *, int, size_t);
+int		 sftp_chan_send_write_buf(struct sftp_chan *,
+		    const unsigned char *, size_t, struct evbuffer *, size_t,
 		    sftp_cb, void *);
 void		 sftp_chan_forget(struct sftp_chan *, uint32_t);
 size_t		 sftp_chan_queued(const struct sftp_chan *);

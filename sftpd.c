@@ -256,7 +256,7 @@ sfs_send(struct session *s, const unsigned char *pkt, long len, sfs_fn fn,
 
 int
 sfs_send_write(struct session *s, const unsigned char *pkt, long len,
-    const void *data, size_t datalen, sfs_fn fn, struct sfs_xfer *x,
+    struct evbuffer *data, size_t datalen, sfs_fn fn, struct sfs_xfer *x,
     void *slot)
 {
 	struct sfs_req	*q;
@@ -281,7 +281,8 @@ sfs_send_write(struct session *s, const unsigned char *pkt, long len,
 	 * killed under another session's transfer) is replaced: paths are
 	 * ours, and no handle of this session's was on it.
 	 */
-	if (TAILQ_EMPTY(&s->sfs->reqs) && sftp_chan_dead(s->sfs->ch)) {
+	if (TAILQ_EMPTY(&s->sfs->reqs) && sftp_chan_dead(s->sfs->ch) &&
+	    (s->sfs->xfer == NULL || s->sfs->xfer->handle_len == 0)) {
 		logit(LL_VERBOSE, "#%u its sftp channel was lost: another",
 		    s->id);
 		sftp_chan_put(s->sfs->ch);
@@ -291,7 +292,7 @@ sfs_send_write(struct session *s, const unsigned char *pkt, long len,
 	if (s->sfs->ch == NULL)
 		rv = -1;
 	else
-		rv = data != NULL ? sftp_chan_send_write(s->sfs->ch, pkt,
+		rv = data != NULL ? sftp_chan_send_write_buf(s->sfs->ch, pkt,
 		    (size_t)len, data, datalen, sfs_reply_cb, q) :
 		    sftp_chan_send(s->sfs->ch, pkt, (size_t)len, sfs_reply_cb,
 		    q);

@@ -595,15 +595,16 @@ from_crlf(struct sfs_xfer *x, char *buf, size_t len)
 	return o;
 }
 
+/* A WRITE of the first len staged bytes, moved, not copied. */
 static int
-write_send(struct sfs_xfer *x, const char *data, size_t len)
+write_send(struct sfs_xfer *x, size_t len)
 {
 	unsigned char	pkt[SFS_PKT_MAX];
 	struct sftp_str	h = { x->handle, x->handle_len };
 
 	if (sfs_send_write(x->s, pkt, sftp_enc_write_head(pkt, sizeof(pkt),
 	    sftp_chan_next_id(x->s->sfs->ch), &h, x->off, (uint32_t)len),
-	    data, len, write_cb, x, (void *)(uintptr_t)len) == -1) {
+	    x->out, len, write_cb, x, (void *)(uintptr_t)len) == -1) {
 		if (!x->dead) {
 			sx_stop(x, 0);
 			sfs_done(x->s);
@@ -621,11 +622,18 @@ stor_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static char	 buf[SFTP_CHAN_IO_MAX + 1];
 	struct sfs_xfer	*x = arg;
-	size_t		 io = sfs_io_len(x->s, 1), len;
+	size_t		 io = sfs_io_len(x->s, 1), len, had;
 	ssize_t		 n;
 
 	(void)what;
-	if ((n = read(fd, buf, io)) == -1) {
+	/* TYPE I: straight into the staging buffer, whence WRITEs move it. */
+	if (x->s->sfs->type != 'A') {
+		had = evbuffer_get_length(x->out);
+		if ((n = sftp_evbuffer_read(x->out, fd, io)) == 1)
+			n = (ssize_t)(evbuffer_get_length(x->out) - had);
+	} else
+		n = read(fd, buf, io);
+	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		sx_end(x, "426 Connection closed; transfer aborted (%s).",
@@ -633,7 +641,7 @@ stor_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	x->bytes += (uint64_t)n;
-	len = (size_t)n;
+	len = x->s->sfs->type == 'A' ? (size_t)n : 0;
 	if (n == 0) {
 		x->src_eof = 1;
 		event_del(x->rev);
@@ -642,7 +650,7 @@ stor_read_cb(evutil_socket_t fd, short what, void *arg)
 			buf[0] = '\r';
 			len = 1;
 		}
-	} else if (x->s->sfs->type == 'A')
+	} else if (len > 0)
 		len = from_crlf(x, buf, len);
 	if (len > 0 && evbuffer_add(x->out, buf, len) != 0) {
 		sx_end(x, "451 ftpfwd: out of memory");
@@ -659,22 +667,13 @@ stor_read_cb(evutil_socket_t fd, short what, void *arg)
 static void
 stor_flush(struct sfs_xfer *x)
 {
-	size_t		 io = sfs_io_len(x->s, 1), len, k;
-	const char	*p;
+	size_t		 io = sfs_io_len(x->s, 1), len;
 
 	while (!x->dead && (len = evbuffer_get_length(x->out)) > 0 &&
 	    (len >= io || x->src_eof) && x->nreq < SFS_XFER_REQS &&
-	    x->inflight + io <= SFS_XFER_CAP) {
-		k = len < io ? len : io;
-		if ((p = (const char *)evbuffer_pullup(x->out,
-		    (ev_ssize_t)k)) == NULL) {
-			sx_end(x, "451 ftpfwd: out of memory");
+	    x->inflight + io <= SFS_XFER_CAP)
+		if (write_send(x, len < io ? len : io) == -1)
 			return;
-		}
-		if (write_send(x, p, k) == -1)
-			return;
-		evbuffer_drain(x->out, k);
-	}
 	if (x->dead)
 		return;
 	if (x->src_eof && x->nreq == 0 && evbuffer_get_length(x->out) == 0)
