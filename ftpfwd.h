@@ -311,6 +311,12 @@ struct who {
 #define SFS_STOU_TRIES		100	/* names STOU tries */
 #define SFS_CACHE_SECS		2	/* a listing answers SIZE, MDTM */
 #define SFS_CACHE_MAX		4096	/* entries, then it starts over */
+#define SFS_FACT_TYPE		0x01	/* MLST facts, as OPTS MLST picks */
+#define SFS_FACT_SIZE		0x02
+#define SFS_FACT_MODIFY		0x04
+#define SFS_FACT_PERM		0x08
+#define SFS_FACT_MODE		0x10
+#define SFS_FACTS_ALL		0x1f
 
 struct sfs_req;
 struct sfs_xfer;
@@ -402,6 +408,7 @@ struct sfs {
 	char			 op[SFS_PATH_MAX];	/* a command's path */
 	char			 rnfr[SFS_PATH_MAX];
 	uint32_t		 op_time;	/* MFMT's */
+	int			 facts;		/* SFS_FACT_*, for MLSD, MLST */
 	struct sfs_data		 data;
 	struct sfs_xfer		*xfer;
 	struct sfs_cache	 cache;		/* sftpcache.c */
@@ -683,7 +690,9 @@ void		 sx_abor(struct session *);
 int		 sx_running(const struct session *);
 void		 sx_free(struct session *);
 void		 sx_status(const struct session *, char *, size_t);
-void		 sx_facts(char *, size_t, const struct sftp_attrs *);
+void		 sx_facts(char *, size_t, const struct sftp_attrs *, int);
+int		 sx_facts_pick(const char *);
+void		 sx_facts_names(char *, size_t, int, int, const char *);
 struct sfs_xfer	*sx_new(struct session *, enum sx_kind, const char *);
 void		 sx_end(struct sfs_xfer *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -698,6 +707,7 @@ int		 sx_handle(struct sfs_xfer *, const struct sftp_reply *);
 
 /* sftpcache.c */
 void		 sc_clear(struct session *);
+void		 sc_clear_all(void);
 void		 sc_put(struct session *, const char *, const char *,
 		    const struct sftp_attrs *);
 const struct sftp_attrs *sc_get(struct session *, const char *);

@@ -5,7 +5,8 @@
  * mirror do): each answer from the server would cost a round trip
  * through the master, more than the file itself when it is small.  So
  * a listing's and a STAT's attributes answer for SFS_CACHE_SECS, and
- * anything this session changes empties the cache.  Symbolic links are
+ * anything a session of ours changes empties every cache.  A change by
+ * anyone else on the ssh server may go unseen that long.  Symbolic links are
  * not kept: a listing gives the link's attributes, STAT its target's.
  */
 
@@ -35,6 +36,20 @@ sc_clear(struct session *s)
 		free(c);
 	}
 	s->sfs->ncached = 0;
+}
+
+/*
+ * A change by any session empties every session's cache: they all act
+ * as the same ssh user on the same files.
+ */
+void
+sc_clear_all(void)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &sessions, entry)
+		if (s->sfs != NULL)
+			sc_clear(s);
 }
 
 /* dir and name (name NULL: dir is the whole path). */

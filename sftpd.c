@@ -163,6 +163,7 @@ sfs_start(struct session *s)
 	TAILQ_INIT(&s->sfs->reqs);
 	TAILQ_INIT(&s->sfs->cache);
 	s->sfs->type = 'A';
+	s->sfs->facts = SFS_FACTS_ALL;
 	s->sfs->data.lfd = s->sfs->data.fd = -1;
 	if (pool == NULL && (pool = sftp_pool_new(evbase, opt.ctl_path, 0,
 	    pool_log)) == NULL)
@@ -460,7 +461,7 @@ sfs_line(struct session *s, struct evbuffer *in, const char *line,
 		return 0;
 	}
 	if (c->flags & SC_CHANGES)
-		sc_clear(s);
+		sc_clear_all();
 	c->fn(s, arg);
 	return 0;
 }
@@ -617,13 +618,15 @@ sf_syst(struct session *s, char *arg)
 static void
 sf_feat(struct session *s, char *arg)
 {
+	char	facts[LOG_TEXT_MAX];
+
 	(void)arg;
 	client_reply(s, "211-Features:");
 	if (opt.cl_tls == TLS_EXPLICIT)
 		client_reply(s, " AUTH TLS\r\n PBSZ\r\n PROT");
+	sx_facts_names(facts, sizeof(facts), s->sfs->facts, 1, "*");
 	client_reply(s, " EPRT\r\n EPSV\r\n MDTM\r\n MFMT\r\n SIZE\r\n"
-	    " REST STREAM\r\n MLST type*;size*;modify*;perm*;unix.mode*;\r\n"
-	    " UTF8\r\n TVFS");
+	    " REST STREAM\r\n MLST %s\r\n UTF8\r\n TVFS", facts);
 	client_reply(s, "211 End");
 }
 
@@ -636,9 +639,9 @@ sf_opts(struct session *s, char *arg)
 		client_reply(s, "200 Always in UTF8 mode.");
 	else if (strncasecmp(arg, "MLST", 4) == 0 &&
 	    (arg[4] == '\0' || arg[4] == ' ')) {
-		/* Every fact goes, asked for or not: RFC 3659 allows it. */
-		sfs_safe(facts, sizeof(facts), arg + 4 + (arg[4] == ' '),
-		    strlen(arg + 4 + (arg[4] == ' ')));
+		/* Those we know of what it asks, and the reply says which. */
+		s->sfs->facts = sx_facts_pick(arg + 4 + strspn(arg + 4, " "));
+		sx_facts_names(facts, sizeof(facts), s->sfs->facts, 0, "");
 		client_reply(s, "200 MLST OPTS %s", facts);
 	} else
 		client_reply(s, "501 ftpfwd: OPTS takes UTF8 ON or MLST");

@@ -269,7 +269,7 @@ mlst_cb(struct session *s, struct sfs_req *q, const struct sftp_reply *r)
 		sfs_done(s);
 		return;
 	}
-	sx_facts(facts, sizeof(facts), &r->attrs);
+	sx_facts(facts, sizeof(facts), &r->attrs, s->sfs->facts);
 	client_reply(s, "250-Listing %s", s->sfs->op);
 	client_reply(s, " %s %s", facts, s->sfs->op);
 	client_reply(s, "250 End");

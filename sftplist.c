@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -27,9 +28,53 @@
 /* Letters of ls options that clients put before a path. */
 #define LS_OPTIONS	"aAlLRrtFhdSnig1"
 
-/* MLSD/MLST facts: type, size, modify, perm, unix.mode; ';' ended. */
+/* The facts of RFC 3659 we give, in FEAT's order, as OPTS MLST picks. */
+static const struct {
+	const char	*name;
+	int		 bit;
+} mlst_facts[] = {
+	{ "type", SFS_FACT_TYPE }, { "size", SFS_FACT_SIZE },
+	{ "modify", SFS_FACT_MODIFY }, { "perm", SFS_FACT_PERM },
+	{ "unix.mode", SFS_FACT_MODE }
+};
+
+/* OPTS MLST's list ("type;size;"): the facts we know of it. */
+int
+sx_facts_pick(const char *list)
+{
+	const char	*p = list, *end;
+	size_t		 i, len;
+	int		 mask = 0;
+
+	for (; *p != '\0'; p = *end == ';' ? end + 1 : end) {
+		if ((end = strchr(p, ';')) == NULL)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		for (i = 0; i < nitems(mlst_facts); i++)
+			if (strlen(mlst_facts[i].name) == len &&
+			    strncasecmp(p, mlst_facts[i].name, len) == 0)
+				mask |= mlst_facts[i].bit;
+	}
+	return mask;
+}
+
+/* The facts by name, each followed by mark (FEAT's "*") if picked. */
 void
-sx_facts(char *buf, size_t sz, const struct sftp_attrs *a)
+sx_facts_names(char *buf, size_t sz, int mask, int all, const char *mark)
+{
+	size_t	i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < nitems(mlst_facts) && n < sz; i++)
+		if (all || (mask & mlst_facts[i].bit))
+			n += (size_t)snprintf(buf + n, sz - n, "%s%s;",
+			    mlst_facts[i].name,
+			    (mask & mlst_facts[i].bit) ? mark : "");
+}
+
+/* MLSD/MLST facts, those picked of type, size, modify, perm, unix.mode. */
+void
+sx_facts(char *buf, size_t sz, const struct sftp_attrs *a, int mask)
 {
 	char		 t[32], perm[16], *p = perm;
 	const char	*type = "OS.unix=special";
@@ -59,18 +104,25 @@ sx_facts(char *buf, size_t sz, const struct sftp_attrs *a)
 			p += snprintf(p, 6, "adfw");
 	}
 	*p = '\0';
-	n = snprintf(buf, sz, "type=%s;", type);
-	if (n > 0 && (size_t)n < sz && (a->flags & SSH_FILEXFER_ATTR_SIZE))
+	buf[0] = '\0';
+	n = 0;
+	if (mask & SFS_FACT_TYPE)
+		n = snprintf(buf, sz, "type=%s;", type);
+	if (n >= 0 && (size_t)n < sz && (mask & SFS_FACT_SIZE) &&
+	    (a->flags & SSH_FILEXFER_ATTR_SIZE))
 		n += snprintf(buf + n, sz - n, "size=%llu;",
 		    (unsigned long long)a->size);
-	if (n > 0 && (size_t)n < sz &&
+	if (n >= 0 && (size_t)n < sz && (mask & SFS_FACT_MODIFY) &&
 	    (a->flags & SSH_FILEXFER_ATTR_ACMODTIME)) {
 		sfs_fmt_time(t, sizeof(t), a->mtime);
 		n += snprintf(buf + n, sz - n, "modify=%s;", t);
 	}
-	if (n > 0 && (size_t)n < sz &&
+	if (n >= 0 && (size_t)n < sz && (mask & SFS_FACT_PERM) &&
 	    (a->flags & SSH_FILEXFER_ATTR_PERMISSIONS))
-		(void)snprintf(buf + n, sz - n, "perm=%s;unix.mode=0%o;", perm,
+		n += snprintf(buf + n, sz - n, "perm=%s;", perm);
+	if (n >= 0 && (size_t)n < sz && (mask & SFS_FACT_MODE) &&
+	    (a->flags & SSH_FILEXFER_ATTR_PERMISSIONS))
+		(void)snprintf(buf + n, sz - n, "unix.mode=0%o;",
 		    (unsigned int)(m & 07777));
 }
 
@@ -122,7 +174,7 @@ list_entry(struct sfs_xfer *x, const struct sftp_name *n)
 		evbuffer_add_printf(x->out, "%s%s\r\n", x->prefix, name);
 		break;
 	case 'M':
-		sx_facts(facts, sizeof(facts), &n->attrs);
+		sx_facts(facts, sizeof(facts), &n->attrs, x->s->sfs->facts);
 		evbuffer_add_printf(x->out, "%s %s\r\n", facts, name);
 		break;
 	default:

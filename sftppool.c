@@ -130,8 +130,11 @@ sftp_pool_cap(const struct sftp_pool *p)
 
 /*
  * A channel for an FTP session's whole life (its handles are the
- * channel's): a new one while the pool has room, else the one with the
- * fewest users.  NULL when none is open and none can be.
+ * channel's): one nobody uses, else a new one while the pool has room,
+ * else the one with the fewest users.  An idle channel is taken before
+ * a new one is opened: every channel is a session sshd counts against
+ * MaxSessions, which the user's own ssh sessions share.  NULL when none
+ * is open and none can be.
  */
 struct sftp_chan *
 sftp_chan_get(struct sftp_pool *p)
@@ -143,7 +146,9 @@ sftp_chan_get(struct sftp_pool *p)
 	/* Whatever made sshd refuse us before, with none open try again. */
 	if (p->nlive == 0)
 		p->cap = p->max;
-	if (p->nlive < p->cap)
+	if ((ch = least_loaded(p, NULL, 0)) != NULL && ch->load > 0)
+		ch = NULL;
+	if (ch == NULL && p->nlive < p->cap)
 		ch = chan_open(p);
 	if (ch == NULL && (ch = least_loaded(p, NULL, 0)) == NULL)
 		return NULL;
