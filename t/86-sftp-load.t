@@ -1,0 +1,271 @@
+# ftpfwd -o Backend=sftp under load and faults (issue 14): 30 FTP
+# sessions at once, each downloading and uploading files of its own,
+# against an sshd with the default MaxSessions (10), through at most 4
+# sftp channels; the sftp-server killed in the middle of a download and
+# of an upload; the master killed with SIGKILL.
+import ftplib
+import os
+import select
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L                                   # noqa: E402
+import sftplab as S                               # noqa: E402
+from clients import Ftplib                        # noqa: E402
+
+N = 30
+SIZE = 3 * 1000 * 1000
+BIG = 100 * 1000 * 1000          # more than any buffer on the way holds
+USER, PASSWORD = "bob", "whatever"
+t = L.Tap()
+lab = L.Lab.started(t, "sftpload")
+with open(lab.path("sshd_config")) as f:
+    conf = f.read()
+t.ok("maxsessions" not in conf.lower() and
+     "Subsystem sftp %s\n" % S.SFTP_SERVER in conf,
+     "the lab's sshd has the default MaxSessions (10) and runs %s" %
+     S.SFTP_SERVER)
+files = lab.make_root("files")
+with lab.setup(t):
+    fwd = S.start_ftpfwd(lab, log="fwd.log")
+
+
+def client(active=False):
+    return Ftplib(fwd.port, USER, PASSWORD, active, cwd=files)
+
+
+# -- 30 sessions at once --------------------------------------------------
+want_down, want_up = {}, {}
+for i in range(N):
+    want_down[i] = L.sha256(L.make_file(os.path.join(files, "down-%d" % i),
+                                        SIZE + i))
+    want_up[i] = L.sha256(L.make_file(lab.path("up-src-%d" % i),
+                                      SIZE - i))
+barrier = threading.Barrier(N)
+results = [None] * N
+most = [0]
+done = threading.Event()
+
+
+def one(i):
+    try:
+        f = client(i % 2 == 1).session(timeout=120)
+    except (ftplib.Error, OSError, EOFError) as e:
+        barrier.abort()
+        results[i] = "login: %r" % (e,)
+        return
+    try:
+        # All 30 logged in before any transfer starts.
+        barrier.wait(timeout=120)
+        h = L.hashlib.sha256()
+        f.retrbinary("RETR down-%d" % i, h.update)
+        if h.hexdigest() != want_down[i]:
+            results[i] = "RETR down-%d: another sha256" % i
+            return
+        with open(lab.path("up-src-%d" % i), "rb") as src:
+            f.storbinary("STOR up-%d" % i, src)
+        dest = os.path.join(files, "up-%d" % i)
+        if not os.path.exists(dest) or L.sha256(dest) != want_up[i]:
+            results[i] = "STOR up-%d: another sha256 on the server" % i
+            return
+        f.quit()
+        results[i] = True
+    except (ftplib.Error, OSError, EOFError, threading.BrokenBarrierError) \
+            as e:
+        results[i] = "%r" % (e,)
+    finally:
+        f.close()
+
+
+def sampler():
+    while not done.is_set():
+        most[0] = max(most[0], len(S.sftp_servers(lab)))
+        time.sleep(0.05)
+
+
+watch = threading.Thread(target=sampler)
+watch.start()
+threads = [threading.Thread(target=one, args=(i,)) for i in range(N)]
+start = time.monotonic()
+for th in threads:
+    th.start()
+for th in threads:
+    th.join(timeout=600)
+done.set()
+watch.join()
+elapsed = time.monotonic() - start
+good = sum(r is True for r in results)
+t.ok(good == N, "%d sessions at once, each a download and an upload of "
+     "its own, all sha256 equal (%.1fs)" % (N, elapsed),
+     "%d of %d good\n%s" % (good, N, "\n".join(
+         "#%d: %s" % (i, r) for i, r in enumerate(results)
+         if r is not True)) + lab.tail(fwd.logname) + lab.tail("sshd.log"))
+t.ok(1 <= most[0] <= 4, "at most 4 sftp-servers (channels) served them "
+     "all: %d" % most[0])
+t.ok("no more sessions" not in lab.log("sshd.log"),
+     "sshd never refused a session (MaxSessions)", lab.tail("sshd.log"))
+t.ok(fwd.poll() is None, "ftpfwd still running", lab.tail(fwd.logname))
+
+# -- The sftp-server killed mid-transfer ---------------------------------
+big = L.make_file(os.path.join(files, "big"), BIG)
+want_big = L.sha256(big)
+small = L.make_file(os.path.join(files, "small"), 100000)
+want_small = L.sha256(small)
+
+
+def kill_sftp_servers():
+    pids = S.sftp_servers(lab)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def replies_until_end(f, timeout=10):
+    """Every reply the control connection brings until it closes, or
+    until nothing more comes for timeout seconds."""
+    out = []
+    f.sock.settimeout(timeout)
+    while True:
+        try:
+            line = f.file.readline()
+        except OSError:
+            break
+        if not line:
+            break
+        line = line.rstrip("\r\n")
+        if line[3:4] != "-":
+            out.append(line)
+    return out
+
+
+def fresh_session_works(what):
+    try:
+        f = client().session(timeout=30)
+        h = L.hashlib.sha256()
+        f.retrbinary("RETR small", h.update)
+        with open(small, "rb") as src:
+            f.storbinary("STOR small-after-%s" % what, src)
+        f.quit()
+        f.close()
+        dest = os.path.join(files, "small-after-%s" % what)
+        ok = h.hexdigest() == want_small and L.sha256(dest) == want_small
+        return ok, "sha256 %s" % ok
+    except (ftplib.Error, OSError, EOFError) as e:
+        return False, repr(e) + lab.tail(fwd.logname)
+
+
+for verb in ("RETR", "STOR"):
+    what = "download" if verb == "RETR" else "upload"
+    f = client().session(timeout=20)
+    f.voidcmd("TYPE I")
+    moved = 0
+    if verb == "RETR":
+        conn = f.transfercmd("RETR big")
+        moved = len(conn.recv(65536))
+    else:
+        conn = f.transfercmd("STOR killed-upload")
+        conn.sendall(b"x" * 1000000)
+        moved = 1000000
+    killed = kill_sftp_servers()
+    t.ok(killed, "mid-%s: found the sftp-server(s) below the lab's sshd "
+         "by pid ancestry: %s" % (what, killed))
+    conn.settimeout(20)
+    try:
+        if verb == "RETR":
+            while True:
+                b = conn.recv(1 << 16)
+                if not b:
+                    break
+                moved += len(b)
+        else:
+            for _ in range(100):
+                conn.sendall(b"y" * 1000000)
+                moved += 1000000
+    except OSError:
+        pass
+    conn.close()
+    replies = replies_until_end(f)
+    f.close()
+    codes = [r[:3] for r in replies]
+    t.ok(codes and codes[0] in ("426", "451", "421") and "226" not in codes,
+         "sftp-server killed mid-%s: %s, never 226" % (what, codes),
+         "%s; %d bytes moved%s" % (replies, moved, lab.tail(fwd.logname)))
+    if verb == "RETR":
+        t.ok(moved < BIG, "the download stopped short (%d of %d bytes)" %
+             (moved, BIG))
+    t.ok(L.pid_alive(lab.master_pid), "mid-%s: the master is still up" %
+         what)
+    t.ok(fwd.poll() is None, "mid-%s: ftpfwd still running" % what,
+         lab.tail(fwd.logname))
+    ok, text = fresh_session_works(verb)
+    t.ok(ok, "after the sftp-server killed mid-%s, a new session downloads "
+         "and uploads, same sha256" % what, text)
+
+# -- The master killed with SIGKILL ---------------------------------------
+down = client().session(timeout=20)
+down.voidcmd("TYPE I")
+dconn = down.transfercmd("RETR big")
+dconn.recv(65536)                       # a download under way
+up = client(True).session(timeout=20)
+up.voidcmd("TYPE I")
+uconn = up.transfercmd("STOR master-killed")
+uconn.sendall(b"z" * 1000000)           # an upload under way
+idle = client().session(timeout=20)     # logged in, idle
+idle.voidcmd("NOOP")
+greeted = L.Raw(fwd.port)               # greeted only, not logged in
+greeted.reply()
+watched = [("the downloading session", down.sock),
+           ("the uploading session", up.sock),
+           ("an idle session", idle.sock),
+           ("a session not logged in", greeted.sock)]
+start = time.monotonic()
+os.kill(lab.master_pid, signal.SIGKILL)
+got = {who: b"" for who, _ in watched}
+closed = set()
+while time.monotonic() < start + 2.0:
+    waiting = [s for who, s in watched if b"\n" not in got[who] and
+               who not in closed]
+    if not waiting:
+        break
+    ready, _, _ = select.select(waiting, [], [],
+                                max(0, start + 2.0 - time.monotonic()))
+    for who, s in watched:
+        if s in ready:
+            try:
+                b = s.recv(4096)
+            except OSError:
+                b = b""
+            if not b:
+                closed.add(who)
+            got[who] += b
+for who, _ in watched:
+    line = got[who].decode("utf-8", "replace").split("\r\n")[0]
+    if who == "a session not logged in":
+        t.diag("master killed: %s got %r within 2 s" % (who, line))
+        continue
+    t.ok(line.startswith("421 "), "master killed (SIGKILL): %s gets 421 "
+         "within 2 s" % who, "got %r%s" % (line, lab.tail(fwd.logname)))
+for c in (dconn, uconn):
+    c.close()
+for f in (down, up, idle):
+    f.close()
+greeted.close()
+t.ok(L.eventually(lambda: not S.sftp_servers(lab)),
+     "with the master gone, no sftp-server is left on the ssh server",
+     S.sftp_servers(lab))
+t.ok(fwd.poll() is None, "ftpfwd keeps listening (ExitWithMaster=no "
+     "without -f)", lab.tail(fwd.logname))
+# A killed master leaves its socket behind: remove it, as its user would.
+os.unlink(lab.ctl)
+with lab.setup(t):
+    lab.start_master()
+ok, text = fresh_session_works("new-master")
+t.ok(ok, "a new master at the same path: a new session downloads and "
+     "uploads, same sha256", text)
+t.done()
