@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L                                   # noqa: E402
@@ -697,6 +698,10 @@ def tree_of(top):
 
 remote_tree = make_tree(os.path.join(home, "tree"), 0)
 account.own(remote_tree)
+# Times of their own, years back, for lftp to copy from MLSD's modify.
+for i, rel in enumerate(sorted(tree_of(remote_tree))):
+    when = STAMP + 3600 * i + 7
+    os.utime(os.path.join(remote_tree, rel), (when, when))
 lf = Lftp(fwd.port, USER, PASSWORD, False)
 ok, text = lf.cmd("mirror tree %s" % lftp_quoted(lab.path("mirrored")))
 t.ok(ok and tree_of(lab.path("mirrored")) == tree_of(remote_tree),
@@ -718,12 +723,27 @@ for active in (False, True):
     ok, text = lf.cmd("mirror -R %s %s" % (lftp_quoted(local_tree), dest))
     t.ok(ok and tree_of(os.path.join(home, dest)) == tree_of(local_tree),
          "lftp mirror -R (%s): the tree is uploaded whole" % mode, text)
-# Run again: nothing to do, nothing changed.
+# Run again: nothing to send (a reverse mirror's dry run says "get"
+# for each file it would send); then one file grows, and it is the one.
 lf = Lftp(fwd.port, USER, PASSWORD, False)
-ok, text = lf.cmd("mirror -R --dry-run %s tree-up-passive" %
-                  lftp_quoted(local_tree))
-t.ok(ok and "put " not in text, "lftp mirror -R again: it sees nothing "
-     "to send (sizes and times read back right)", text)
+
+
+def would_send():
+    ok, text = lf.cmd("mirror -R --dry-run %s tree-up-passive" %
+                      lftp_quoted(local_tree))
+    return ok, [ln for ln in text.splitlines() if ln.startswith("get ")], \
+        text
+
+
+ok, sends, text = would_send()
+t.ok(ok and sends == [], "lftp mirror -R again: it sees nothing to send "
+     "(the sizes MLSD reads back are right)", text)
+with open(os.path.join(local_tree, "sub dir", "b.bin"), "ab") as grow:
+    grow.write(b"more")
+ok, sends, text = would_send()
+t.ok(ok and len(sends) == 1 and
+     urllib.parse.unquote(sends[0]).endswith("/sub dir/b.bin"),
+     "and after one file grows, that file is the one it would send", text)
 
 # -- FTPS toward the client: ClientTLS=explicit ---------------------------
 with lab.setup(t):
@@ -762,6 +782,10 @@ t.ok(L.hashlib.sha256(b"".join(data)).hexdigest() == want["1m"],
      "ClientTLS: PROT P download by hand, same sha256")
 tf.quit()
 tf.close()
+# Each ftpfwd keeps up to 4 sftp channels open, each one of the master's
+# sessions (sshd's MaxSessions, 10): this one is done, and goes.
+tls.terminate()
+tls.wait()
 
 # -- PasswordFile and the usage errors ------------------------------------
 status, err = S.run_ftpfwd(["-o", "Backend=sftp", "-L",

@@ -44,6 +44,8 @@ def still_up(what):
     """Whether ftpfwd survived what; if not (a failure of its own), a new
     one, so that the faults after it are still tried."""
     global fwd
+    # A crash may come a moment after the fault's replies.
+    L.eventually(lambda: fwd.poll() is not None, timeout=1)
     up = fwd.poll() is None
     t.ok(up, "%s: ftpfwd still running" % what, "exit status %s%s" % (
         fwd.poll(), lab.tail(fwd.logname)))
@@ -222,6 +224,74 @@ for verb in ("RETR", "STOR"):
     ok, text = fresh_session_works(verb)
     t.ok(ok, "after the sftp-server killed mid-%s, a new session downloads "
          "and uploads, same sha256" % what, text)
+
+# -- The master's sessions all taken, then free again ---------------------
+# Shell sessions through the master fill sshd's MaxSessions (10, with
+# the channels the first ftpfwd still holds; the sleepers sshd refuses
+# exit); a new ftpfwd can open no sftp channel and says so with 421, not
+# a 230 that fails later; once they end, the same ftpfwd serves.
+busy = lab.path("busy")
+os.makedirs(busy)
+sleepers = []
+
+
+def sleeping():
+    return [pid for pid, argv in L.processes()
+            if argv[:2] == [b"sleep", b"120"] and
+            lab.descends(pid, lab.sshd.pid)]
+
+
+full = S.start_ftpfwd(lab, log="fwd-full.log")
+# One more sleeper until a probe session is refused (sessions that come
+# and go, ftpfwd's own, make the count unsure).  ProxyCommand=false: a
+# session the master cannot have fails, as ssh would otherwise make a
+# connection of its own for it.
+for i in range(12):
+    sleepers.append(lab.spawn(["ssh", "-F", lab.ssh_config, "-o",
+                               "ProxyCommand=false", "lab",
+                               "exec sleep 120"], "sleepers.log"))
+    L.eventually(lambda: len(sleeping()) + sum(
+        p.poll() is not None for p in sleepers) == len(sleepers),
+                 timeout=30)
+    probe = lab.ssh("-o", "ProxyCommand=false", "lab", "true")
+    if probe.returncode != 0:
+        break
+t.ok(probe.returncode != 0 and "refused" in probe.stderr,
+     "sessions through the master fill sshd's MaxSessions (%d sleepers, "
+     "%d sftp-servers): one more is refused" % (len(sleeping()),
+                                              len(S.sftp_servers(lab))),
+     probe.stderr + lab.tail("sleepers.log"))
+c = L.Raw(full.port)
+banner, r = c.login(USER, PASSWORD)
+if r.startswith("230"):
+    r += " / " + c.cmd("CWD " + files)
+t.ok(r.startswith("421 ") and not r.startswith("230"),
+     "no sftp session to be had: 421 at the login", r)
+c.close()
+# Their sessions end with their commands (without a tty, sshd would not
+# end a command whose client went away).
+for pid in sleeping():
+    os.kill(pid, signal.SIGTERM)
+t.ok(L.eventually(lambda: not sleeping() and all(
+    p.poll() is not None for p in sleepers), timeout=30),
+     "the sleepers are gone, and their ssh clients", sleeping())
+f = None
+try:
+    f = Ftplib(full.port, USER, PASSWORD, False, cwd=files).session(
+        timeout=30)
+    h = L.hashlib.sha256()
+    f.retrbinary("RETR small", h.update)
+    r = h.hexdigest() == want_small
+    f.quit()
+except (ftplib.Error, OSError, EOFError) as e:
+    r = repr(e)
+finally:
+    if f is not None:
+        f.close()
+t.ok(r is True, "with room on the master again, the same ftpfwd serves: "
+     "RETR, same sha256", "%s%s" % (r, lab.tail("fwd-full.log")))
+full.terminate()
+full.wait()
 
 # -- The master killed with SIGKILL ---------------------------------------
 down = client().session(timeout=20)
