@@ -563,6 +563,48 @@ t.ok(facts is not None and set(facts) == {"type", "size"},
      "after OPTS MLST type;size;, MLST gives only those", r)
 f.sendcmd("OPTS MLST type;size;modify;perm;unix.mode;")
 t.is_(f.sendcmd("SIZE f50m"), "213 50000000", "SIZE f50m")
+# SIZE and MDTM right after a listing that said them, and right after
+# this session changed the file: what the file is now.
+put_file("changing", b"12345")
+list(f.mlsd())
+t.is_(f.sendcmd("SIZE changing"), "213 5", "SIZE right after MLSD")
+f.storbinary("STOR changing", open(src["1"], "rb"))
+t.is_(f.sendcmd("SIZE changing"), "213 1", "SIZE right after this "
+      "session's STOR: the new size")
+f.storbinary("APPE changing", open(lab.path("src-1m"), "rb"))
+t.is_(f.sendcmd("SIZE changing"), "213 1000001", "SIZE right after APPE")
+f.sendcmd("MFMT 20010203040506 changing")
+t.is_(f.sendcmd("MDTM changing"), "213 20010203040506", "MDTM right "
+      "after MFMT")
+f.sendcmd("RNFR changing")
+f.sendcmd("RNTO changed")
+t.ok(ftplib_reply(lambda: f.sendcmd("SIZE changing")).startswith("550")
+     and f.sendcmd("SIZE changed") == "213 1000001",
+     "right after RNFR/RNTO: SIZE of the old name 550, of the new name its "
+     "size")
+f.sendcmd("DELE changed")
+t.ok(ftplib_reply(lambda: f.sendcmd("SIZE changed")).startswith("550"),
+     "right after DELE: SIZE is 550")
+# Another session changes a file that this one has just listed.
+put_file("shared", b"12345")
+list(f.mlsd())
+g = session()
+g.storbinary("STOR shared", open(lab.path("src-1m"), "rb"))
+g.quit()
+g.close()
+t.is_(f.sendcmd("SIZE shared"), "213 1000000", "SIZE right after another "
+      "session's STOR of a file this one listed: the new size")
+# A file whose stat says 0 bytes but that has more (/proc, on the ssh
+# server): all of it, as cat would give it.
+with open("/proc/version", "rb") as pv:
+    version = pv.read()
+f.voidcmd("TYPE I")
+conn = f.transfercmd("RETR /proc/version")
+got = L.recv_all(conn)
+conn.close()
+f.voidresp()
+t.ok(got == version, "RETR /proc/version (stat says 0 bytes): the whole "
+     "text", "got %r" % got[:200])
 t.is_(f.sendcmd("SIZE f0"), "213 0", "SIZE of an empty file")
 r = ftplib_reply(lambda: f.sendcmd("SIZE adir"))
 t.ok(r.startswith("550") and "not a plain file" in r,
