@@ -969,6 +969,66 @@ t.is_((r.returncode, [ln[:3] for ln in lines]),
 t.ok(len(lines) > 3 and lines[3] == '257 "%s" is the current directory' %
      HOME, "-W sftp on pipes: PWD is the home directory", lines)
 
+# -- LocalUsers: the account is another local user here, too -------------
+# What it runs: connect, send some bytes, read to the end, say how it
+# ended (as t/75's intruder).
+INTRUDER = r"""
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+except OSError as e:
+    print("refused", e, flush=True)
+    sys.exit(0)
+if len(sys.argv) > 2:
+    s.sendall(sys.argv[2].encode())
+got = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            print("eof", len(got), got[:300].decode("latin-1"), flush=True)
+            break
+        got += d
+except ConnectionResetError:
+    print("reset", len(got), got[:300].decode("latin-1"), flush=True)
+except OSError as e:
+    print("error", e, flush=True)
+"""
+
+
+def as_account(*args):
+    return subprocess.run(
+        [L.PY, "-c", INTRUDER] + [str(a) for a in args], user=account.uid,
+        group=account.gid, extra_groups=[], stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=30).stdout.strip()
+
+
+out = as_account(fwd.port, "USER x\r\nPASS y\r\nPWD\r\n")
+t.ok("421 ftpfwd: local user %s (uid %d) may not use this forward" % (
+    OTHER, account.uid) in out and "230" not in out,
+     "LocalUsers=self: another local user gets 421 naming it, no login",
+     out)
+c, _ = raw()
+c.cmd("TYPE I")
+for cmd in ("PASV", "EPSV"):
+    r = c.cmd(cmd)
+    port = L.ftp_port_of(r) if cmd == "PASV" else int(
+        re.search(r"\(\|\|\|(\d+)\|\)", r).group(1))
+    stolen = as_account(port)
+    d = socket.create_connection(("127.0.0.1", port), timeout=20)
+    first = c.cmd("RETR f1m")
+    got = L.recv_all(d)
+    d.close()
+    last = c.reply()
+    t.ok(re.match(r"(refused |(eof|reset) 0)", stolen.splitlines()[-1]
+                  if stolen else "") and last.startswith("226") and
+         L.hashlib.sha256(got).hexdigest() == want["1m"],
+         "%s: another local user's connection to the data port gets "
+         "nothing, the owner's RETR is whole" % cmd,
+         "intruder: %r; owner: %s / %s" % (stolen, first, last))
+c.close()
+
 # -- At the end ---------------------------------------------------------------
 log = lab.log(fwd.logname)
 t.ok(PASSWORD not in log and "PASS " not in log,
