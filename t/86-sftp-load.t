@@ -76,25 +76,29 @@ def one(i):
         barrier.abort()
         results[i] = "login: %r" % (e,)
         return
+    step = "waiting for the others"
     try:
         # All 30 logged in before any transfer starts.
         barrier.wait(timeout=120)
+        step = "RETR down-%d (%s)" % (i, "active" if i % 2 else "passive")
         h = L.hashlib.sha256()
         f.retrbinary("RETR down-%d" % i, h.update)
         if h.hexdigest() != want_down[i]:
             results[i] = "RETR down-%d: another sha256" % i
             return
+        step = "STOR up-%d (%s)" % (i, "active" if i % 2 else "passive")
         with open(lab.path("up-src-%d" % i), "rb") as src:
             f.storbinary("STOR up-%d" % i, src)
         dest = os.path.join(files, "up-%d" % i)
         if not os.path.exists(dest) or L.sha256(dest) != want_up[i]:
             results[i] = "STOR up-%d: another sha256 on the server" % i
             return
+        step = "QUIT"
         f.quit()
         results[i] = True
     except (ftplib.Error, OSError, EOFError, threading.BrokenBarrierError) \
             as e:
-        results[i] = "%r" % (e,)
+        results[i] = "%s: %r" % (step, e)
     finally:
         f.close()
 
