@@ -702,6 +702,7 @@ int		 sx_send(struct sfs_xfer *, const unsigned char *, long,
 		    sfs_fn, void *);
 void		 sx_want_write(struct sfs_xfer *);
 void		 sx_finish(struct sfs_xfer *);
+int		 sx_data_came(struct sfs_xfer *, const char *);
 void		 sx_close_handle(struct sfs_xfer *);
 int		 sx_handle(struct sfs_xfer *, const struct sftp_reply *);
 

@@ -265,11 +265,7 @@ list_data_cb(struct session *s, const char *err)
 {
 	struct sfs_xfer	*x = s->sfs->xfer;
 
-	if (err != NULL) {
-		sx_end(x, "%s", err);
-		return;
-	}
-	if (sx_data_open(x) == -1)
+	if (sx_data_came(x, err) == -1)
 		return;
 	client_reply(s, "150 Here comes the directory listing.");
 	x->opened = 1;

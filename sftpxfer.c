@@ -441,17 +441,24 @@ sx_pump(struct sfs_xfer *x)
 		sx_want_write(x);
 }
 
+/* The data connection came, or err says why not: -1 if the end. */
+int
+sx_data_came(struct sfs_xfer *x, const char *err)
+{
+	if (err != NULL) {
+		sx_end(x, "%s", err);
+		return -1;
+	}
+	return sx_data_open(x);
+}
+
 static void
 retr_go(struct session *s, const char *err)
 {
 	struct sfs_xfer	*x = s->sfs->xfer;
 	char		 name[SFS_PATH_MAX];
 
-	if (err != NULL) {
-		sx_end(x, "%s", err);
-		return;
-	}
-	if (sx_data_open(x) == -1)
+	if (sx_data_came(x, err) == -1)
 		return;
 	sfs_safe(name, sizeof(name), x->path, strlen(x->path));
 	client_reply(s, "150 Opening %s mode data connection for %s (%llu "
@@ -707,11 +714,7 @@ stor_go(struct session *s, const char *err)
 	struct sfs_xfer	*x = s->sfs->xfer;
 	char		 name[SFS_PATH_MAX];
 
-	if (err != NULL) {
-		sx_end(x, "%s", err);
-		return;
-	}
-	if (sx_data_open(x) == -1)
+	if (sx_data_came(x, err) == -1)
 		return;
 	if ((x->rev = event_new(evbase, x->fd, EV_READ | EV_PERSIST,
 	    stor_read_cb, x)) == NULL) {

@@ -542,6 +542,20 @@ class Lab:
         (valgrind and its options); popen: for Popen (env, preexec_fn)."""
         argv = list(under) + [FTPFWD, "-d", "-L", "%s:0:%s:%d" % (
             bind, host, server_port), "-S", self.ctl] + list(args)
+        return self._ftpfwd_ready(argv, log, timeout, popen)
+
+    def start_ftpfwd_sftp(self, *args, log="ftpfwd-sftp.log",
+                          bind="127.0.0.1", timeout=WAIT, **popen):
+        """ftpfwd -o Backend=sftp in the foreground on a port it picks,
+        through the lab's master: the ssh server's files, no FTP server.
+        Returns it, with .port and .logname."""
+        argv = [FTPFWD, "-d", "-o", "Backend=sftp", "-L", "%s:0" % bind,
+                "-S", self.ctl] + list(args)
+        return self._ftpfwd_ready(argv, log, timeout, popen)
+
+    def _ftpfwd_ready(self, argv, log, timeout, popen):
+        """Run argv (an ftpfwd in the foreground on port 0) and wait for
+        its port and its ready line; return it with .port, .logname."""
         p = self.spawn(argv, log, **popen)
 
         def ready():
@@ -551,29 +565,6 @@ class Lab:
                 raise RuntimeError("ftpfwd exited: " + self.log(log))
             return False
         wait_for("ftpfwd's port", ready, timeout)
-        wait_for("ftpfwd ready", lambda: "ready, master at" in self.log(log),
-                 timeout)
-        p.port = allocated_port(self.log(log))
-        p.logname = log
-        self.ftpfwds.append(p)
-        return p
-
-    def start_ftpfwd_sftp(self, *args, log="ftpfwd-sftp.log",
-                          bind="127.0.0.1", timeout=WAIT, **popen):
-        """ftpfwd -o Backend=sftp in the foreground on a port it picks,
-        through the lab's master: the ssh server's files, no FTP server.
-        Returns it, with .port and .logname."""
-        argv = [FTPFWD, "-d", "-o", "Backend=sftp", "-L", "%s:0" % bind,
-                "-S", self.ctl] + list(args)
-        p = self.spawn(argv, log, **popen)
-
-        def ready():
-            if allocated_port(self.log(log)) is not None:
-                return True
-            if p.poll() is not None:
-                raise RuntimeError("ftpfwd exited: " + self.log(log))
-            return False
-        wait_for("ftpfwd -o Backend=sftp's port", ready, timeout)
         wait_for("ftpfwd ready", lambda: "ready, master at" in self.log(log),
                  timeout)
         p.port = allocated_port(self.log(log))
