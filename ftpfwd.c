@@ -151,7 +151,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: ftpfwd [-46dfhqvV] [-E log_file] "
-	    "[-L [bind_address:]port:host:hostport]...\n"
+	    "[-L [bind_address:]port[:host:hostport]]...\n"
 	    "              [-W host:port | -W sftp] [-S ctl_path] "
 	    "[-F ssh_config]\n              "
 	    "[-o option=value]...\n"

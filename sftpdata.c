@@ -70,8 +70,19 @@ pasv_accept_cb(evutil_socket_t lfd, short what, void *arg)
 
 	(void)what;
 	if ((fd = accept4(lfd, (struct sockaddr *)&peer, &plen,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+		if (errno == EAGAIN || errno == EINTR ||
+		    errno == ECONNABORTED)
+			return;
+		/* EMFILE and the like: a level-triggered event would spin. */
+		snprintf(why, sizeof(why), "425 ftpfwd: cannot accept the "
+		    "data connection: %s", strerror(errno));
+		logit(LL_ERROR, "#%u %s", s->id, why + 4);
+		sock_listener_close(&d->lev, &d->lfd);
+		d->mode = SD_NONE;
+		data_tell(s, why);
 		return;
+	}
 	addr_unmap(&peer);
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) == -1 ||
 	    !addr_same_host(&peer, &s->client_addr) ||
