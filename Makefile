@@ -9,7 +9,7 @@ PROG =		ftpfwd
 SRCS =		ftpfwd.c log.c access.c addr.c listener.c master.c session.c ctl.c \
 		ftps.c data.c passive.c active.c xlate.c rundir.c \
 		fifo.c ftpparse.c ssh_mux.c join.c tls.c sockdiag.c peeruid.c \
-		sftpd.c sftpfile.c sftpdata.c sftpxfer.c sftplist.c \
+		sftpd.c sftpfile.c sftpdata.c sftpxfer.c sftpstor.c sftplist.c \
 		sftpcache.c sftp.c \
 		sftpchan.c sftppool.c
 OBJS =		$(SRCS:.c=.o)

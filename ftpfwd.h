@@ -296,9 +296,9 @@ struct who {
 };
 
 /*
- * Backend=sftp (sftpd.c, sftpxfer.c): ftpfwd is the FTP server, and
- * answers from the ssh server's files through an sftp channel of the
- * master.  Every request a session sends is an sfs_req on its list until
+ * Backend=sftp (sftpd.c and the sftp*.c after it): ftpfwd is the FTP
+ * server, and answers from the ssh server's files through an sftp
+ * channel of the master.  Every request a session sends is an sfs_req on its list until
  * the reply comes; ending the session forgets them all.
  */
 #define SFS_PATH_MAX		4096	/* a path, the client's or ours */
@@ -307,6 +307,7 @@ struct who {
 #define SFS_XFER_REQS		64	/* requests in flight, a transfer */
 #define SFS_OUT_HIGH		(4 * 1024 * 1024) /* held for the client */
 #define SFS_CHAN_HIGH		(16 * 1024 * 1024) /* queued on a channel */
+#define SFS_CHAN_REQS_HIGH	768	/* of its SFTP_CHAN_PENDING_MAX */
 #define SFS_DATA_TIMEOUT	30	/* seconds for a data connection */
 #define SFS_STOU_TRIES		100	/* names STOU tries */
 #define SFS_CACHE_SECS		2	/* a listing answers SIZE, MDTM */
@@ -361,6 +362,7 @@ TAILQ_HEAD(sx_slots, sx_slot);
 
 /* The transfer under way: one at a time (sftpxfer.c, sftplist.c). */
 enum sx_kind { SX_RETR, SX_STOR, SX_LIST };
+TAILQ_HEAD(sx_waiters, sfs_xfer);
 struct sfs_xfer {
 	struct session		*s;
 	enum sx_kind		 kind;
@@ -383,6 +385,9 @@ struct sfs_xfer {
 	int			 opened;	/* its 150 is out */
 	int			 src_eof;	/* nothing more to read */
 	int			 finishing;	/* all is in: CLOSE, then 226 */
+	int			 closing;	/* STOR: its CLOSE is sent */
+	TAILQ_ENTRY(sfs_xfer)	 wait_entry;	/* for room on the channel */
+	struct sx_waiters	*waiting_on;	/* the list it is in, or NULL */
 	struct sx_slots		 slots;
 	u_int			 nreq;		/* READs or WRITEs in flight */
 	size_t			 inflight;	/* and their bytes */
@@ -684,9 +689,11 @@ int		 sx_data_open(struct sfs_xfer *);
 
 /* sftpxfer.c */
 void		 sx_retr(struct session *, const char *);
-void		 sx_stor(struct session *, const char *, int);
 void		 sx_list(struct session *, const char *, const char *, int);
 void		 sx_abor(struct session *);
+void		 sx_chan_wake(void);
+int		 sx_chan_room(struct sfs_xfer *);
+void		 sx_stop(struct sfs_xfer *, int);
 int		 sx_running(const struct session *);
 void		 sx_free(struct session *);
 void		 sx_status(const struct session *, char *, size_t);
@@ -705,6 +712,10 @@ void		 sx_finish(struct sfs_xfer *);
 int		 sx_data_came(struct sfs_xfer *, const char *);
 void		 sx_close_handle(struct sfs_xfer *);
 int		 sx_handle(struct sfs_xfer *, const struct sftp_reply *);
+
+/* sftpstor.c */
+void		 sx_stor(struct session *, const char *, int);
+void		 sx_stor_flush(struct sfs_xfer *);
 
 /* sftpcache.c */
 void		 sc_clear(struct session *);

@@ -694,6 +694,13 @@ sftp_chan_queued(const struct sftp_chan *ch)
 	return evbuffer_get_length(ch->out) + evbuffer_get_length(ch->held);
 }
 
+/* Requests sent on the channel and not answered yet. */
+u_int
+sftp_chan_pending(const struct sftp_chan *ch)
+{
+	return chan_resolve(ch)->npending;
+}
+
 /* A request a server may be sent: one we know, whole, id not in use. */
 static int
 req_check(const struct sftp_chan *ch, const unsigned char *head,

@@ -76,5 +76,6 @@ int		 sftp_chan_send_write_buf(struct sftp_chan *,
 		    sftp_cb, void *);
 void		 sftp_chan_forget(struct sftp_chan *, uint32_t);
 size_t		 sftp_chan_queued(const struct sftp_chan *);
+u_int		 sftp_chan_pending(const struct sftp_chan *);
 
 #endif /* SFTPCHAN_H */

@@ -228,11 +228,13 @@ sfs_reply_cb(const struct sftp_reply *r, const char *err, void *arg)
 		snprintf(reply, sizeof(reply), "421 ftpfwd: %s", why);
 		sx_free(s);
 		session_close(s, reply);
+		sx_chan_wake();
 		return;
 	}
 	if (q->fn != NULL && !s->dead)
 		q->fn(s, q, r);
 	free(q);
+	sx_chan_wake();
 }
 
 static void

@@ -8,7 +8,6 @@ import os
 import select
 import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -57,77 +56,14 @@ def still_up(what):
 
 
 # -- 30 sessions at once --------------------------------------------------
-want_down, want_up = {}, {}
-for i in range(N):
-    want_down[i] = L.sha256(L.make_file(os.path.join(files, "down-%d" % i),
-                                        SIZE + i))
-    want_up[i] = L.sha256(L.make_file(lab.path("up-src-%d" % i),
-                                      SIZE - i))
-barrier = threading.Barrier(N)
-results = [None] * N
-most = [0]
-done = threading.Event()
-
-
-def one(i):
-    try:
-        f = client(i % 2 == 1).session(timeout=120)
-    except (ftplib.Error, OSError, EOFError) as e:
-        barrier.abort()
-        results[i] = "login: %r" % (e,)
-        return
-    step = "waiting for the others"
-    try:
-        # All 30 logged in before any transfer starts.
-        barrier.wait(timeout=120)
-        step = "RETR down-%d (%s)" % (i, "active" if i % 2 else "passive")
-        h = L.hashlib.sha256()
-        f.retrbinary("RETR down-%d" % i, h.update)
-        if h.hexdigest() != want_down[i]:
-            results[i] = "RETR down-%d: another sha256" % i
-            return
-        step = "STOR up-%d (%s)" % (i, "active" if i % 2 else "passive")
-        with open(lab.path("up-src-%d" % i), "rb") as src:
-            f.storbinary("STOR up-%d" % i, src)
-        dest = os.path.join(files, "up-%d" % i)
-        if not os.path.exists(dest) or L.sha256(dest) != want_up[i]:
-            results[i] = "STOR up-%d: another sha256 on the server" % i
-            return
-        step = "QUIT"
-        f.quit()
-        results[i] = True
-    except (ftplib.Error, OSError, EOFError, threading.BrokenBarrierError) \
-            as e:
-        results[i] = "%s: %r" % (step, e)
-    finally:
-        f.close()
-
-
-def sampler():
-    while not done.is_set():
-        most[0] = max(most[0], len(S.sftp_servers(lab)))
-        time.sleep(0.05)
-
-
-watch = threading.Thread(target=sampler)
-watch.start()
-threads = [threading.Thread(target=one, args=(i,)) for i in range(N)]
-start = time.monotonic()
-for th in threads:
-    th.start()
-for th in threads:
-    th.join(timeout=600)
-done.set()
-watch.join()
-elapsed = time.monotonic() - start
-good = sum(r is True for r in results)
-t.ok(good == N, "%d sessions at once, each a download and an upload of "
-     "its own, all sha256 equal (%.1fs)" % (N, elapsed),
-     "%d of %d good\n%s" % (good, N, "\n".join(
-         "#%d: %s" % (i, r) for i, r in enumerate(results)
-         if r is not True)) + lab.tail(fwd.logname) + lab.tail("sshd.log"))
-t.ok(1 <= most[0] <= 4, "at most 4 sftp-servers (channels) served them "
-     "all: %d" % most[0])
+results, most, elapsed = S.at_once(lab, fwd.port, files, N, SIZE, USER,
+                                   PASSWORD)
+t.ok(all(r is True for r in results), "%d sessions at once, each a "
+     "download and an upload of its own, all sha256 equal (%.1fs)" %
+     (N, elapsed), S.at_once_failures(results) + lab.tail(fwd.logname) +
+     lab.tail("sshd.log"))
+t.ok(1 <= most <= 4, "at most 4 sftp-servers (channels) served them "
+     "all: %d" % most)
 t.ok("no more sessions" not in lab.log("sshd.log"),
      "sshd never refused a session (MaxSessions)", lab.tail("sshd.log"))
 still_up("after the load")

@@ -1,15 +1,19 @@
-"""What t/85 and t/86 share for ftpfwd -o Backend=sftp (issue 14): an
+"""What t/85, t/86 and t/87 share for ftpfwd -o Backend=sftp (issue 14): an
 ftpfwd that is the FTP server itself, answering from the ssh server's
 files through the master's sftp subsystem, with no FTP server anywhere;
 the sftp-servers the lab's sshd runs for it; a second local account for
 the master to log in as."""
 
+import ftplib
 import os
 import pwd
 import re
 import subprocess
+import threading
+import time
 
 import lab as L
+from clients import Ftplib
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 GREETING = re.compile(r"^220 ftpfwd \S+ ready: files of the ssh server, "
@@ -126,3 +130,80 @@ def as_account(lab, account):
     conf = conf.replace("  User root\n", "  User %s\n" % account.name)
     with open(lab.ssh_config, "w") as f:
         f.write(conf)
+
+
+def at_once(lab, port, files, n, size, user="bob", password="whatever"):
+    """n ftplib sessions at once, odd ones active, all logged in before
+    any transfer starts; each downloads a file of its own and uploads
+    another, both checked by sha256.  Returns (results, the most
+    sftp-servers seen at one time, seconds): results[i] is True or what
+    went wrong and at which step."""
+    want_down, want_up = {}, {}
+    for i in range(n):
+        want_down[i] = L.sha256(L.make_file(
+            os.path.join(files, "down-%d" % i), size + i))
+        want_up[i] = L.sha256(L.make_file(lab.path("up-src-%d" % i),
+                                          size - i))
+    barrier = threading.Barrier(n)
+    results = [None] * n
+    most = [0]
+    done = threading.Event()
+
+    def one(i):
+        mode = "active" if i % 2 else "passive"
+        try:
+            f = Ftplib(port, user, password, i % 2 == 1,
+                       cwd=files).session(timeout=120)
+        except (ftplib.Error, OSError, EOFError) as e:
+            barrier.abort()
+            results[i] = "login: %r" % (e,)
+            return
+        step = "waiting for the others"
+        try:
+            barrier.wait(timeout=120)
+            step = "RETR down-%d (%s)" % (i, mode)
+            h = L.hashlib.sha256()
+            f.retrbinary("RETR down-%d" % i, h.update)
+            if h.hexdigest() != want_down[i]:
+                results[i] = "RETR down-%d: another sha256" % i
+                return
+            step = "STOR up-%d (%s)" % (i, mode)
+            with open(lab.path("up-src-%d" % i), "rb") as src:
+                f.storbinary("STOR up-%d" % i, src)
+            dest = os.path.join(files, "up-%d" % i)
+            if not os.path.exists(dest) or L.sha256(dest) != want_up[i]:
+                results[i] = "STOR up-%d: another sha256 on the server" % i
+                return
+            step = "QUIT"
+            f.quit()
+            results[i] = True
+        except (ftplib.Error, OSError, EOFError,
+                threading.BrokenBarrierError) as e:
+            results[i] = "%s: %r" % (step, e)
+        finally:
+            f.close()
+
+    def sampler():
+        while not done.is_set():
+            most[0] = max(most[0], len(sftp_servers(lab)))
+            time.sleep(0.05)
+
+    watch = threading.Thread(target=sampler)
+    watch.start()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    start = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=600)
+    done.set()
+    watch.join()
+    return results, most[0], time.monotonic() - start
+
+
+def at_once_failures(results):
+    """The lines that say which of at_once's sessions failed, and how."""
+    return "%d of %d good\n%s" % (
+        sum(r is True for r in results), len(results),
+        "\n".join("#%d: %s" % (i, r) for i, r in enumerate(results)
+                  if r is not True))
