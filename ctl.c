@@ -24,6 +24,8 @@
 
 #include "ftpfwd.h"
 
+static void	ctl_defer_cb(evutil_socket_t, short, void *);
+
 /* One client line, as the command handlers see it. */
 struct ctl_line {
 	enum ftp_cmd		 cmd;
@@ -122,7 +124,8 @@ ctl_init(struct session *s, int cin_fd, int cout_fd)
 		close(cout_fd);
 		return -1;
 	}
-	if ((s->ctl.held = evbuffer_new()) == NULL)
+	if ((s->ctl.held = evbuffer_new()) == NULL ||
+	    (s->ctl.defer_ev = evtimer_new(evbase, ctl_defer_cb, s)) == NULL)
 		return -1;
 	if (s->ctl.cout != s->ctl.cin) {
 		bufferevent_setcb(s->ctl.cin, client_read_cb, NULL,
@@ -159,6 +162,8 @@ ctl_free(struct session *s)
 		bufferevent_free(s->ctl.srv);
 	if (s->ctl.held != NULL)
 		evbuffer_free(s->ctl.held);
+	if (s->ctl.defer_ev != NULL)
+		event_free(s->ctl.defer_ev);
 }
 
 /*
@@ -430,6 +435,90 @@ reply_end(struct session *s, const struct pending *p, int code)
 }
 
 /*
+ * A transfer's 226 came while the joined data connection still passes
+ * the server's bytes on to the client: hold it, and every server line
+ * behind it, until they are out, or XFER_HOLD_MS at most (a slow
+ * client's last bytes, a server that keeps its end open after its
+ * reply).  Returns 1 if it is held.
+ */
+static int
+reply_defer(struct session *s, const struct pending *p, int code)
+{
+	static const struct timeval	hold = { XFER_HOLD_MS / 1000,
+					    XFER_HOLD_MS % 1000 * 1000 };
+
+	if (p->cmd != FTP_CMD_TRANSFER || code < 200 || code >= 300 ||
+	    s->ctl.r_hold != HOLD_XFER)
+		return 0;
+	act_sweep(s);		/* a connection the master has queued */
+	if (s->xfer.failed[0] != '\0' || !data_xfer_unsent(s))
+		return 0;
+	s->ctl.deferred = 1;
+	s->ctl.defer_p = *p;
+	s->ctl.defer_code = code;
+	clock_gettime(CLOCK_MONOTONIC, &s->ctl.defer_since);
+	evtimer_add(s->ctl.defer_ev, &hold);
+	logit(LL_DEBUG2, "#%u server %d held until the data is out", s->id,
+	    code);
+	return 1;
+}
+
+/* The held reply goes now, and the lines behind it after it. */
+void
+ctl_xfer_release(struct session *s)
+{
+	struct pending	p = s->ctl.defer_p;
+
+	if (!s->ctl.deferred || s->dead)
+		return;
+	s->ctl.deferred = 0;
+	event_del(s->ctl.defer_ev);
+	reply_end(s, &p, s->ctl.defer_code);
+	if (!s->dead)
+		ctl_server_input(s);
+}
+
+static void
+ctl_defer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+	double		 left;
+	struct timeval	 tv;
+
+	(void)fd;
+	(void)what;
+	if (s->dead || !s->ctl.deferred)
+		return;
+	left = XFER_HOLD_MS / 1000.0 - elapsed_since(&s->ctl.defer_since);
+	if (data_xfer_unsent(s) && left > 0) {
+		/* Woken early, and still not out: wait for the rest. */
+		tv.tv_sec = (time_t)left;
+		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+		evtimer_add(s->ctl.defer_ev, &tv);
+		return;
+	}
+	if (left <= 0)
+		logit(LL_VERBOSE, "#%u the data was not out after %d ms: "
+		    "the server's %d goes on", s->id, XFER_HOLD_MS,
+		    s->ctl.defer_code);
+	ctl_xfer_release(s);
+}
+
+/*
+ * A data connection has moved on (its server bytes are out, or it is
+ * gone): a held reply may go.  Called from inside data callbacks, so
+ * the reply goes from the loop.
+ */
+void
+ctl_xfer_data_moved(struct session *s)
+{
+	static const struct timeval	now = { 0, 0 };
+
+	if (!s->dead && s->ctl.deferred)
+		evtimer_add(s->ctl.defer_ev, &now);
+}
+
+/*
  * Server lines: pass them on, rewriting 227/229 and FEAT, and holding a
  * transfer's final reply for its verdict.
  */
@@ -442,7 +531,8 @@ ctl_server_input(struct session *s)
 	char			*line;
 	int			 partial, ended, drop;
 
-	if (s->tls.up_phase != UP_READY && !ftps_upstream(s))
+	if (s->ctl.deferred ||
+	    (s->tls.up_phase != UP_READY && !ftps_upstream(s)))
 		return;
 	in = bufferevent_get_input(s->ctl.srv);
 	while (!s->dead && evbuffer_get_length(in) > 0) {
@@ -495,6 +585,8 @@ ctl_server_input(struct session *s)
 			s->ctl.srv_longline = partial;
 			evbuffer_remove_buffer(in, out, total);
 		}
+		if (ended && reply_defer(s, &p, ended))
+			return;		/* the rest waits behind it */
 		if (ended)
 			reply_end(s, &p, ended);
 	}

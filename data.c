@@ -33,6 +33,7 @@ const char *const data_mode_names[] = {
 };
 
 static void	data_connect_cb(evutil_socket_t, short, void *);
+static void	data_first_end_cb(struct join *, const char *, void *);
 
 struct data_conn *
 data_conn_new(struct session *s, enum data_mode mode, int tls)
@@ -54,7 +55,9 @@ data_conn_new(struct session *s, enum data_mode mode, int tls)
 void
 data_conn_free(struct data_conn *d)
 {
-	TAILQ_REMOVE(&d->s->data, d, entry);
+	struct session	*s = d->s;
+
+	TAILQ_REMOVE(&s->data, d, entry);
 	mux_free(d->mc);
 	if (d->conn_ev != NULL)
 		event_free(d->conn_ev);
@@ -65,6 +68,36 @@ data_conn_free(struct data_conn *d)
 	if (d->srv_fd != -1)
 		close(d->srv_fd);
 	free(d);
+	ctl_xfer_data_moved(s);
+}
+
+/*
+ * Is a joined data connection of the transfer whose final reply is due
+ * still passing the server's bytes on toward the client, or connecting
+ * to it to do so?  That reply
+ * waits for them, as it would on a direct connection: a client may take
+ * a 226 before its data's end for the end of its data.
+ */
+int
+data_xfer_unsent(struct session *s)
+{
+	struct data_conn	*d;
+
+	TAILQ_FOREACH(d, &s->data, entry)
+		if (d->xfer == s->xfer.count && (d->conn_ev != NULL ||
+		    (d->join != NULL && !join_first_ended(d->join))))
+			return 1;
+	return 0;
+}
+
+static void
+data_first_end_cb(struct join *j, const char *why, void *arg)
+{
+	struct data_conn	*d = arg;
+
+	(void)j;
+	(void)why;
+	ctl_xfer_data_moved(d->s);
 }
 
 /*
@@ -250,6 +283,8 @@ data_conn_start(struct data_conn *d)
 		d->join = join_new(evbase, d->srv_fd, d->cli_fd, data_join_cb,
 		    d);
 		d->cli_fd = d->srv_fd = -1;	/* the join's, or closed */
+		if (d->join != NULL)
+			join_on_first_end(d->join, data_first_end_cb);
 	}
 	if (d->relay == NULL && d->join == NULL) {
 		logit(LL_ERROR, "#%u cannot carry the %s data connection: %s",

@@ -62,6 +62,7 @@
 #define MASTER_POLL_MS		200	/* no pidfd_open(2): kill(pid, 0) */
 #define HELLO_TIMEOUT_MS	10000
 #define EOF_JUDGE_MS		100	/* let a dying master finish dying */
+#define XFER_HOLD_MS		2000	/* a 226 waits for its data at most */
 #define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
 #define LOG_LINE_MAX		2048	/* one whole log line */
 #define ERR_MAX			256	/* an error message from a callee */
@@ -208,6 +209,11 @@ struct ctl {
 		HOLD_OVERFLOW	/* too long to be a passive reply */
 	}			 r_hold;
 	struct evbuffer		*held;
+	int			 deferred;	/* held until its data is out */
+	struct pending		 defer_p;	/* the reply's command */
+	int			 defer_code;
+	struct timespec		 defer_since;
+	struct event		*defer_ev;	/* looks again, from the loop */
 	int			 last_code;
 	int			 logged_in;	/* the server said 230 */
 	char			 user[USER_LOG_MAX];	/* escaped, SIGUSR1 */
@@ -539,6 +545,8 @@ const char	*ctl_blocked(const struct session *);
 void		 ctl_resume(struct session *);
 void		 ctl_client_input(struct session *);
 void		 ctl_server_input(struct session *);
+void		 ctl_xfer_data_moved(struct session *);
+void		 ctl_xfer_release(struct session *);
 void		 ctl_eof_done(struct session *);
 void		 reply_done(struct session *, int);
 int		 next_line(struct evbuffer *, char **, size_t *, size_t *,
@@ -575,6 +583,7 @@ void		 data_conns_each_waiting(struct session *,
 		    void (*)(struct data_conn *));
 void		 data_conns_free(struct session *);
 void		 data_conns_abort(struct session *);
+int		 data_xfer_unsent(struct session *);
 int		 data_to_master(struct data_conn *, int, const char *,
 		    uint16_t);
 struct data_conn *data_conn_pairing(struct session *, int);

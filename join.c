@@ -42,6 +42,7 @@ struct join {
 	int		 fd[2];
 	struct pump	 p[2];
 	join_cb		 cb;
+	join_cb		 first_end_cb;	/* a to b has passed its EOF on */
 	void		*arg;
 	int		 finished;	/* cb has been called */
 	int		 dead;
@@ -125,6 +126,10 @@ pump_cb(evutil_socket_t fd, short what, void *arg)
 		join_finish(j, why);
 		return;
 	}
+	if (p == &j->p[0] && p->done && j->first_end_cb != NULL) {
+		j->first_end_cb(j, NULL, j->arg);
+		j->first_end_cb = NULL;		/* once */
+	}
 	if (j->p[0].done && j->p[1].done)
 		join_finish(j, NULL);
 }
@@ -180,6 +185,19 @@ uint64_t
 join_bytes(const struct join *j)
 {
 	return j->p[0].bytes + j->p[1].bytes;
+}
+
+/* Has the a to b direction passed its end of file on to b? */
+int
+join_first_ended(const struct join *j)
+{
+	return j->p[0].done;
+}
+
+void
+join_on_first_end(struct join *j, join_cb cb)
+{
+	j->first_end_cb = cb;
 }
 
 static void

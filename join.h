@@ -17,9 +17,17 @@ struct join;
  */
 typedef void (*join_cb)(struct join *, const char *why, void *arg);
 
+/*
+ * join_on_first_end: cb is also called once when the first socket's
+ * direction (a to b) has passed its end of file on to b, with why NULL;
+ * it must not free the join.
+ */
+
 struct join	*join_new(struct event_base *, int, int, join_cb, void *);
 uint64_t	 join_bytes(const struct join *);
 void		 join_free(struct join *);
 void		 join_abort(struct join *);
+int		 join_first_ended(const struct join *);
+void		 join_on_first_end(struct join *, join_cb);
 
 #endif /* JOIN_H */
