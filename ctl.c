@@ -435,8 +435,8 @@ reply_end(struct session *s, const struct pending *p, int code)
 }
 
 /*
- * A transfer's 226 came while the joined data connection still passes
- * the server's bytes on to the client: hold it, and every server line
+ * A transfer's 226 came while its data connection still passes the
+ * server's bytes on to the client: hold it, and every server line
  * behind it, until they are out, or XFER_HOLD_MS at most (a slow
  * client's last bytes, a server that keeps its end open after its
  * reply).  Returns 1 if it is held.

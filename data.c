@@ -72,21 +72,29 @@ data_conn_free(struct data_conn *d)
 }
 
 /*
- * Is a joined data connection of the transfer whose final reply is due
- * still passing the server's bytes on toward the client, or connecting
- * to it to do so?  That reply
- * waits for them, as it would on a direct connection: a client may take
- * a 226 before its data's end for the end of its data.
+ * Is a data connection of the transfer whose final reply is due still
+ * passing the server's bytes on toward the client?  A join says when it
+ * has passed their end on; a stdio forward that the master carries
+ * straight to the client's socket is done when the master closes its
+ * mux connection, which it does once the channel has closed, without
+ * waiting for the client.  That reply waits for them, as it would on a
+ * direct connection: a client may take a 226 before its data's end for
+ * the end of its data.
  */
 int
 data_xfer_unsent(struct session *s)
 {
 	struct data_conn	*d;
 
-	TAILQ_FOREACH(d, &s->data, entry)
-		if (d->xfer == s->xfer.count && (d->conn_ev != NULL ||
-		    (d->join != NULL && !join_first_ended(d->join))))
+	TAILQ_FOREACH(d, &s->data, entry) {
+		if (d->xfer != s->xfer.count)
+			continue;
+		if (d->conn_ev != NULL ||
+		    (d->join != NULL && !join_first_ended(d->join)) ||
+		    (d->mode == DM_PASSIVE && d->mc != NULL &&
+		    d->join == NULL && d->relay == NULL))
 			return 1;
+	}
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 # A transfer's final reply comes after its data's end, as on a direct
-# connection: with active mode ftpfwd joins the data connection itself
-# and holds the server's 226 until the server's bytes have all been
-# passed on to the client.  Some clients take a 226 before the data's
+# connection: ftpfwd holds the server's 226 until the server's bytes
+# have all been passed on to the client (active mode: its own join has
+# passed their end on; passive: the master has closed the channel).  Some clients take a 226 before the data's
 # end for the end of their data (lftp then hangs at the end of its
 # script).  The client here reads the data while it waits for the
 # reply and closes the data connection only after it, so it sees the
@@ -30,21 +30,38 @@ os.chmod(src, 0o644)
 want = L.sha256(src)
 
 
-def one_retr(c):
-    """An active RETR: (the data's sha256, EOF before the reply?, reply)."""
+def data_socket(c, active):
+    """The data connection of the next RETR: (socket, or None and why)."""
+    if not active:
+        r = c.cmd("EPSV")
+        if not r.startswith("229 "):
+            return None, r
+        port = int(r.split("|||")[1].split("|")[0])
+        d = socket.create_connection(("127.0.0.1", port), timeout=20)
+        c.send(("RETR %s/f\r\n" % vs.cwd).encode())
+        first = c.reply()
+        return (d, first) if first.startswith("150 ") else (None, first)
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
     ls.listen(1)
     r = c.cmd(L.port_command(ls.getsockname()[1]))
     if not r.startswith("200 "):
-        return None, False, r
+        return None, r
     c.send(("RETR %s/f\r\n" % vs.cwd).encode())
     first = c.reply()
     if not first.startswith("150 "):
-        return None, False, first
+        return None, first
     ls.settimeout(20)
     d, _ = ls.accept()
     ls.close()
+    return d, first
+
+
+def one_retr(c, active):
+    """A RETR: (the data's sha256, EOF before the reply?, reply)."""
+    d, first = data_socket(c, active)
+    if d is None:
+        return None, False, first
     data, eof_first, reply = b"", None, ""
     deadline = time.monotonic() + 20
     while not reply and time.monotonic() < deadline:
@@ -82,15 +99,19 @@ def one_retr(c):
     return hashlib.sha256(data).hexdigest(), bool(eof_first), reply
 
 
-c = L.Raw(fwd.port)
-c.login(vs.user, vs.password)
-c.cmd("TYPE I")
-results = [one_retr(c) for _ in range(TRANSFERS)]
-intact = sum(1 for s, _, r in results if s == want and r.startswith("226"))
-overtaken = sum(1 for s, e, r in results if r.startswith("226") and not e)
-t.is_(intact, TRANSFERS, "%d active RETRs of %d KiB: all 226, all intact "
-      "by sha256" % (TRANSFERS, SIZE // 1024))
-t.is_(overtaken, 0, "no 226 reached the client before its data's end")
-t.is_(c.cmd("NOOP")[:4], "200 ", "the session goes on")
-c.close()
+for mode in ("active", "passive"):
+    c = L.Raw(fwd.port)
+    c.login(vs.user, vs.password)
+    c.cmd("TYPE I")
+    results = [one_retr(c, mode == "active") for _ in range(TRANSFERS)]
+    intact = sum(1 for s, _, r in results
+                 if s == want and r.startswith("226"))
+    overtaken = sum(1 for s, e, r in results
+                    if r.startswith("226") and not e)
+    t.is_(intact, TRANSFERS, "%d %s RETRs of %d KiB: all 226, all intact "
+          "by sha256" % (TRANSFERS, mode, SIZE // 1024))
+    t.is_(overtaken, 0, "%s: no 226 reached the client before its data's "
+          "end" % mode)
+    t.is_(c.cmd("NOOP")[:4], "200 ", "%s: the session goes on" % mode)
+    c.close()
 t.done()
