@@ -17,16 +17,16 @@ struct join;
  */
 typedef void (*join_cb)(struct join *, const char *why, void *arg);
 
-/*
- * join_on_first_end: cb is also called once when the first socket's
- * direction (a to b) has passed its end of file on to b, with why NULL;
- * it must not free the join.
- */
-
 struct join	*join_new(struct event_base *, int, int, join_cb, void *);
 uint64_t	 join_bytes(const struct join *);
 void		 join_free(struct join *);
 void		 join_abort(struct join *);
+/*
+ * The first socket's direction (a to b) has passed its end of file on
+ * to b: join_first_ended says so, and a cb given to join_on_first_end
+ * is called once when it happens, with why NULL; it must not free the
+ * join.
+ */
 int		 join_first_ended(const struct join *);
 void		 join_on_first_end(struct join *, join_cb);
 

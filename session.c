@@ -221,9 +221,14 @@ server_eof(struct session *s)
 {
 	struct timeval	judge = { 0, EOF_JUDGE_MS * 1000 };
 
-	/* A reply held for its data goes now: there is nothing behind it. */
-	ctl_xfer_release(s);
-	ctl_server_input(s);
+	/*
+	 * A reply held for its data goes now: nothing comes behind it.
+	 * Either way the rest of the server's lines are read.
+	 */
+	if (s->ctl.deferred)
+		ctl_xfer_release(s);
+	else
+		ctl_server_input(s);
 	if (s->ctl.last_code == 221 || s->ctl.last_code == 421) {
 		session_close(s, NULL);
 		return;
