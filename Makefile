@@ -7,7 +7,7 @@ VERSION =	0.1
 DATE =		2026-11-25
 PROG =		ftpfwd
 SRCS =		ftpfwd.c log.c access.c addr.c listener.c master.c session.c ctl.c \
-		ftps.c data.c passive.c active.c xlate.c rundir.c \
+		ftps.c data.c passive.c active.c xlate.c rundir.c writenow.c \
 		fifo.c ftpparse.c ssh_mux.c join.c tls.c sockdiag.c peeruid.c \
 		sftpd.c sftpfile.c sftpdata.c sftpxfer.c sftpstor.c sftplist.c \
 		sftpcache.c sftp.c \

@@ -136,13 +136,16 @@ ctl_init(struct session *s, int cin_fd, int cout_fd)
 		bufferevent_setcb(s->ctl.cin, client_read_cb, client_write_cb,
 		    client_event_cb, s);
 	bufferevent_setwatermark(s->ctl.cin, EV_READ, 0, CTL_BUF_HIGH);
-	return 0;
+	return writenow_start(&s->ctl.wn_cout, s->ctl.cout, client_write_cb,
+	    s);
 }
 
 /* The session ends: no more callbacks, from either side. */
 void
 ctl_stop(struct session *s)
 {
+	writenow_stop(&s->ctl.wn_cout);
+	writenow_stop(&s->ctl.wn_srv);
 	if (s->ctl.cin != NULL)
 		bufferevent_disable(s->ctl.cin, EV_READ | EV_WRITE);
 	if (s->ctl.cout != NULL)
@@ -154,6 +157,8 @@ ctl_stop(struct session *s)
 void
 ctl_free(struct session *s)
 {
+	writenow_stop(&s->ctl.wn_cout);
+	writenow_stop(&s->ctl.wn_srv);
 	if (s->ctl.cout != NULL && s->ctl.cout != s->ctl.cin)
 		bufferevent_free(s->ctl.cout);
 	if (s->ctl.cin != NULL)

@@ -185,11 +185,23 @@ struct data_conn {
 };
 TAILQ_HEAD(data_conns, data_conn);
 
+/* A plain control socket written from the loop at once (writenow.c). */
+struct writenow {
+	struct bufferevent	*bev;
+	struct evbuffer_cb_entry *cbe;
+	struct event		*ev;		/* active when a line waits */
+	void			(*drained)(struct bufferevent *, void *);
+	void			*arg;
+	int			 direct;	/* its EV_WRITE is off: ours */
+};
+
 /* The control connection, both ways (ctl.c, session.c). */
 struct ctl {
 	struct bufferevent	*cin;		/* client, reading side */
 	struct bufferevent	*cout;		/* client, writing side */
 	struct bufferevent	*srv;		/* server, via the master */
+	struct writenow		 wn_cout;	/* until TLS on cout */
+	struct writenow		 wn_srv;	/* until TLS on srv */
 	struct mux_conn		*mux;		/* carries the control */
 	int			 srv_open;	/* master said it is up */
 	int			 srv_eof;	/* the server side has closed */
@@ -554,6 +566,13 @@ int		 next_line(struct evbuffer *, char **, size_t *, size_t *,
 int		 line_rest(struct evbuffer *, struct evbuffer *);
 void		 xfer_fail(struct session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
+
+/* writenow.c */
+int		 writenow_start(struct writenow *, struct bufferevent *,
+		    void (*)(struct bufferevent *, void *), void *);
+void		 writenow_handback(struct writenow *);
+void		 writenow_drained(struct writenow *);
+void		 writenow_stop(struct writenow *);
 
 /* ftps.c */
 int		 ftps_init(struct session *);

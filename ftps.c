@@ -58,6 +58,7 @@ ftps_server_start(struct session *s)
 	struct bufferevent	*bev;
 	SSL			*ssl;
 
+	writenow_stop(&s->ctl.wn_srv);
 	if ((ssl = tls_upstream_ssl(ftps_server_name(s), NULL)) == NULL ||
 	    (bev = control_tls(s, s->ctl.srv, ssl, BUFFEREVENT_SSL_CONNECTING,
 	    server_read_cb, server_write_cb, server_event_cb)) == NULL)
@@ -74,7 +75,10 @@ ftps_client_start(struct session *s)
 	struct bufferevent	*bev;
 	SSL			*ssl;
 
-	if (s->ctl.cin != s->ctl.cout || (ssl = tls_client_ssl(0)) == NULL ||
+	if (s->ctl.cin != s->ctl.cout)
+		return -1;
+	writenow_stop(&s->ctl.wn_cout);
+	if ((ssl = tls_client_ssl(0)) == NULL ||
 	    (bev = control_tls(s, s->ctl.cin, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	    client_read_cb, client_write_cb, client_event_cb)) == NULL)
 		return -1;

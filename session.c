@@ -155,8 +155,11 @@ session_flush_poll(evutil_socket_t fd, short what, void *arg)
 void
 client_write_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	session_flush(arg);
+	struct session	*s = arg;
+
+	if (bev == s->ctl.wn_cout.bev)
+		writenow_drained(&s->ctl.wn_cout);
+	session_flush(s);
 }
 
 void
@@ -164,7 +167,8 @@ server_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
 
-	(void)bev;
+	if (bev == s->ctl.wn_srv.bev)
+		writenow_drained(&s->ctl.wn_srv);
 	if (s->closing)
 		session_flush(s);
 }
@@ -422,6 +426,11 @@ session_connect(struct session *s, char *err, size_t errsz)
 	bufferevent_setcb(s->ctl.srv, server_read_cb, server_write_cb,
 	    server_event_cb, s);
 	bufferevent_setwatermark(s->ctl.srv, EV_READ, 0, CTL_BUF_HIGH);
+	if (writenow_start(&s->ctl.wn_srv, s->ctl.srv, server_write_cb,
+	    s) == -1) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
 	if ((s->ctl.mux = mux_open(evbase, opt.ctl_path, ctl_mux_cb, s, err,
 	    errsz)) == NULL) {
 		close(sp[1]);
