@@ -110,15 +110,13 @@ data_first_end_cb(struct join *j, const char *why, void *arg)
 
 /*
  * Nothing carries it yet: both descriptors are ours and wait for the
- * transfer's 1xx, or one or both of a pair have still to come, or the
- * server's passive port has (port_due).
+ * transfer's 1xx, or one or both of a pair have still to come.
  */
 int
 data_conn_waiting(const struct data_conn *d)
 {
 	return d->join == NULL && d->relay == NULL && d->conn_ev == NULL &&
-	    (d->pairing || d->port_due || (d->cli_fd != -1 &&
-	    d->srv_fd != -1));
+	    (d->pairing || (d->cli_fd != -1 && d->srv_fd != -1));
 }
 
 /*

@@ -179,7 +179,6 @@ struct data_conn {
 	struct event		*conn_ev;	/* connecting to the client */
 	int			 cli_fd, srv_fd;	/* ours until joined */
 	int			 pairing;	/* both ends will come to us */
-	int			 port_due;	/* the server's 227/229 is */
 	struct join		*join;
 	struct relay		*relay;
 	char			 target[HOST_STR_MAX];
@@ -240,9 +239,6 @@ struct pasv {
 	struct event		*ev;
 	char			 host[NI_MAXHOST];	/* the server's port */
 	uint16_t		 port;
-	uint16_t		 ours;		/* our listener's port */
-	int			 ask_first;	/* the server refused one
-						   answered early */
 };
 
 /*
@@ -273,12 +269,7 @@ struct act {
  * the server, set up by ftpfwd between the client's transfer command
  * and the moment it passes on (xlate.c).
  */
-enum xlate {
-	XL_NONE,
-	XL_TO_PASSIVE,
-	XL_TO_ACTIVE,
-	XL_EARLY	/* the client's PASV answered, the server's due */
-};
+enum xlate { XL_NONE, XL_TO_PASSIVE, XL_TO_ACTIVE };
 enum xl_state {
 	XL_IDLE,	/* nothing asked yet */
 	XL_ASKED,	/* our PASV, or the remote forward, is due */
@@ -625,7 +616,6 @@ void		 pasv_close(struct session *);
 void		 pasv_accept(struct session *);
 int		 pasv_parse(struct session *, enum ftp_cmd);
 void		 pasv_reply(struct session *, const struct pending *);
-int		 pasv_early_done(struct session *, int);
 void		 pasv_send(struct session *, enum ftp_cmd, int);
 void		 pasv_command(struct session *, enum ftp_cmd, const char *,
 		    size_t);

@@ -69,14 +69,6 @@ pasv_accept(struct session *s)
 		return;
 	}
 	pasv_close(s);
-	if (s->xl.to == XL_EARLY && s->xl.state == XL_FAILED) {
-		/* Its transfer command will get the 425 that says why. */
-		logit(LL_DEBUG1, "#%u data connection from %s closed: the "
-		    "server refused passive mode", s->id,
-		    addr_str(&peer, pstr, sizeof(pstr)));
-		close(fd);
-		return;
-	}
 	sock_set_opts(fd);
 	logit(LL_DEBUG1, "#%u data connection from %s", s->id,
 	    addr_str(&peer, pstr, sizeof(pstr)));
@@ -84,12 +76,6 @@ pasv_accept(struct session *s)
 		return;
 	if ((d = data_conn_new(s, DM_PASSIVE, ftps_data_tls(s))) == NULL) {
 		close(fd);
-		return;
-	}
-	if (s->xl.to == XL_EARLY && s->xl.state == XL_ASKED) {
-		/* Answered early: the server's port is still on its way. */
-		d->cli_fd = fd;
-		d->port_due = 1;
 		return;
 	}
 	if (data_to_master(d, fd, s->pasv.host, s->pasv.port) == -1)
@@ -217,65 +203,6 @@ pasv_reply(struct session *s, const struct pending *p)
 }
 
 /*
- * The server's answer to the PASV/EPSV behind an early answer is in:
- * its port is in s->pasv (ok), or it refused.  A client's data
- * connection that came meanwhile goes to the master now, or is closed.
- * Returns -1 if one could not be handed on.
- */
-int
-pasv_early_done(struct session *s, int ok)
-{
-	struct data_conn	*d, *dn;
-	int			 fd, r = 0;
-
-	if (!ok)
-		s->pasv.ask_first = 1;	/* the next PASV gets its reply */
-	else
-		logit(LL_DEBUG1, "#%u passive port %u -> %s:%u", s->id,
-		    s->pasv.ours, s->pasv.host, s->pasv.port);
-	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
-		dn = TAILQ_NEXT(d, entry);
-		if (!d->port_due)
-			continue;
-		d->port_due = 0;
-		fd = d->cli_fd;
-		d->cli_fd = -1;
-		if (!ok) {
-			close(fd);
-			data_conn_free(d);
-		} else if (data_to_master(d, fd, s->pasv.host,
-		    s->pasv.port) == -1) {
-			data_conn_free(d);
-			r = -1;
-		}
-	}
-	return r;
-}
-
-/*
- * Answer the client's PASV/EPSV from our listener now, and ask the
- * server behind it: the client's next step (connect, then its transfer
- * command) overlaps the round trip through ssh.  The transfer command
- * waits for the server's port (xl_busy); if the server refused, it gets
- * the 425 that says so (xl_ours_reply), and the session's next PASV
- * waits for the server's own reply, whatever it is.
- */
-static void
-pasv_early(struct session *s, enum ftp_cmd cmd)
-{
-	uint16_t	port;
-
-	if ((port = pasv_answer(s, cmd, DM_PASSIVE)) == 0)
-		return;
-	s->pasv.ours = port;
-	pasv_send(s, FTP_CMD_OTHER, 1);
-	s->xl.to = XL_EARLY;
-	s->xl.state = XL_ASKED;
-	logit(LL_DEBUG2, "#%u passive port %u answered; the server's is due",
-	    s->id, port);
-}
-
-/*
  * Ask the server for a passive port: EPSV toward IPv6, or where its FEAT
  * lists it; PASV otherwise.  For the client's cmd, or as our own.
  */
@@ -358,8 +285,6 @@ pasv_command(struct session *s, enum ftp_cmd cmd, const char *arg,
 	data_setup_forget(s);
 	if (opt.pasv_mode == PM_ACTIVE)
 		pasv_to_active(s, cmd);
-	else if (s->ctl.logged_in && !s->pasv.ask_first)
-		pasv_early(s, cmd);
 	else
 		pasv_send(s, cmd, 0);
 }

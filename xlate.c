@@ -5,8 +5,6 @@
  * waits while ftpfwd sets up the server's side itself: its own PASV and
  * a connection to the client's data port, or the remote forward and its
  * own PORT.  Then the command passes on, or is answered with why not.
- * The same wait serves a PASV answered early (passive.c): the transfer
- * command goes once the server's own passive port is known.
  */
 
 #include <sys/types.h>
@@ -95,31 +93,18 @@ xl_ours_reply(struct session *s, const struct pending *p, int code)
 		    "(%d)", code);
 		goto done;
 	}
-	if ((s->xl.to != XL_TO_PASSIVE && s->xl.to != XL_EARLY) ||
-	    s->xl.state != XL_ASKED)
+	if (s->xl.to != XL_TO_PASSIVE || s->xl.state != XL_ASKED)
 		goto done;
 	if (code != (p->sent == FTP_CMD_PASV ? 227 : 229)) {
 		logit(LL_ERROR, "#%u the server refused passive mode: %s",
 		    s->id, why);
-		if (s->xl.to == XL_EARLY)
-			(void)pasv_early_done(s, 0);
 		xl_fail(s, "425 ftpfwd: the FTP server refused passive mode "
 		    "(%d)", code);
 		goto done;
 	}
 	if (pasv_parse(s, (enum ftp_cmd)p->sent) == -1) {
-		if (s->xl.to == XL_EARLY)
-			(void)pasv_early_done(s, 0);
 		xl_fail(s, "425 ftpfwd: cannot parse the server's passive "
 		    "reply");
-		goto done;
-	}
-	if (s->xl.to == XL_EARLY) {
-		if (pasv_early_done(s, 1) == -1)
-			xl_fail(s, "425 ftpfwd: cannot hand the data "
-			    "connection to ssh");
-		else
-			xl_ready(s);
 		goto done;
 	}
 	logit(LL_DEBUG1, "#%u active>passive: the server's %s:%u", s->id,
@@ -174,8 +159,6 @@ xl_transfer(struct session *s)
 		/* FALLTHROUGH */
 	case XL_FAILED:
 		client_reply(s, "%s", s->xl.err);
-		if (s->xl.to == XL_EARLY)
-			pasv_close(s);	/* no data connection will do */
 		s->xl.to = XL_NONE;
 		s->xl.state = XL_IDLE;
 		return -1;
@@ -184,12 +167,8 @@ xl_transfer(struct session *s)
 	default:
 		return 1;
 	}
-	if (s->xl.to == XL_TO_PASSIVE)
-		s->xfer.mode = DM_ACT_PASV;
-	else if (s->xl.to == XL_TO_ACTIVE)
-		s->xfer.mode = DM_PASV_ACT;
-	else
-		s->xfer.mode = DM_PASSIVE;
+	s->xfer.mode = s->xl.to == XL_TO_PASSIVE ? DM_ACT_PASV :
+	    DM_PASV_ACT;
 	s->xl.to = XL_NONE;
 	s->xl.state = XL_IDLE;
 	return 0;

@@ -33,16 +33,8 @@ for user, cmd in (("garbage", "PASV"), ("range", "PASV"),
     c = session(user)
     if cmd == "EPSV":
         c.cmd("FEAT")       # so that ftpfwd, too, sends EPSV upstream
-    # ftpfwd answers at once from its own port, and the transfer command
-    # learns what the server said; the next PASV waits for the server.
-    r = c.cmd(cmd)
-    t.ok(r.startswith("227 " if cmd == "PASV" else "229 "),
-         "%s: %s answered at once by ftpfwd" % (user, cmd), r)
-    t.is_(c.cmd("RETR x"), "425 ftpfwd: cannot parse the server's passive "
-          "reply", "%s reply to %s: the transfer gets 425" % (user, cmd))
     t.is_(c.cmd(cmd), "425 ftpfwd: cannot parse the server's passive reply",
-          "%s: the session's next %s waits for the server: 425 on it" %
-          (user, cmd))
+          "%s reply to %s: 425 from ftpfwd" % (user, cmd))
     t.is_(c.cmd("NOOP"), "200 ok", "%s: the session goes on" % user)
     c.close()
 
@@ -84,7 +76,6 @@ for f, want in ((fwd, "127.0.0.1"), (trusting, "127.0.0.2")):
     c = L.Raw(f.port)
     c.login("elsewhere", "x")
     r = c.cmd("PASV")
-    c.cmd("NOOP")           # answered once the server's 227 is in
     c.close()
     t.ok(r.startswith("227 ") and ("passive port %s -> %s:" % (
          L.ftp_port_of(r), want)) in lab.log(f.logname),
