@@ -1,8 +1,14 @@
 """make bench: ftpfwd against what a user would use instead, side by side,
 over one ssh master in the same private loopback lab as the tests.
 
-Every row is measured in this run; rows 1, 2, 7 and 8 are medians of
-BENCH_RUNS runs, row 3 of WAN_RUNS.  The references: curl through ssh -L
+Every row is measured in this run; row 1 is the median of BULK_RUNS runs,
+rows 2, 7 and 8 of BENCH_RUNS, row 3 of WAN_RUNS.  Where a row sets
+ftpfwd against a reference, each round runs every case once, in an
+order turned by one place each round, and the row shows the round whose
+own ratio is the median (its two times are the row's two columns): this
+machine runs the very same
+transfer up to 20% faster or slower from one run to the next, and a
+case always run in the same slot would take whatever that slot is worth.  The references: curl through ssh -L
 forwards made by hand (row 1), OpenSSH's sftp over the same master (rows
 2, 3, 7, 8), the same lftp straight to vsftpd (row 2's floor).  Row 3
 runs row 2 over a second master whose ProxyCommand (bench/delay.py)
@@ -34,6 +40,7 @@ import lab as L                                   # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = int(os.environ.get("BENCH_RUNS", "1" if QUICK else "5"))
+BULK_RUNS = int(os.environ.get("BENCH_BULK_RUNS", "1" if QUICK else "9"))
 BIG = (64 if QUICK else 512) << 20                # row 1: 512 MiB
 SMALL_FILES = 300                                 # row 2
 SMALL_SIZE = 1024
@@ -199,9 +206,24 @@ def median_of(fn, *args, pid=None):
     return median([timed(fn, *args, pid=pid) for _ in range(RUNS)])
 
 
+def rotated(cases, k):
+    """cases turned by k places: over the rounds each case takes each
+    slot in turn."""
+    k %= len(cases)
+    return cases[k:] + cases[:k]
+
+
+def paired(refs, ours):
+    """The round (reference, ours) whose ratio of the reference's time
+    to ours is the median: both from the same round, so drift between
+    rounds cancels."""
+    pairs = sorted(zip(refs, ours), key=lambda p: p[0].wall / p[1].wall)
+    return pairs[len(pairs) // 2]
+
+
 say("row 1: %d MiB by curl through ftpfwd against the by-hand set-up "
     "(ssh -L for the control port and vsftpd's one passive port), "
-    "median of %d" % (BIG >> 20, RUNS))
+    "median of %d" % (BIG >> 20, BULK_RUNS))
 # Once, untimed, each way: every byte arrives (and the cache is warm).
 ftp_up([], hand_url)
 if L.sha256(os.path.join(fixed.root, "big-up")) != want_big:
@@ -209,33 +231,31 @@ if L.sha256(os.path.join(fixed.root, "big-up")) != want_big:
 ftp_up(ACTIVE, fixed_url)
 if L.sha256(os.path.join(fixed.root, "big-up")) != want_big:
     sys.exit("bench: the active upload through ftpfwd came back wrong")
-# Interleaved, by hand then each mode, RUNS times: this machine drifts
-# by more than the differences measured, so every median spans the
-# same stretch.
-cases = [("RETR", "hand", ftp_down, ([], hand_url)),
-         ("RETR", "passive", ftp_down, ([], fixed_url)),
-         ("RETR", "active", ftp_down, (ACTIVE, fixed_url)),
-         ("STOR", "hand", ftp_up, ([], hand_url)),
-         ("STOR", "passive", ftp_up, ([], fixed_url)),
-         ("STOR", "active", ftp_up, (ACTIVE, fixed_url))]
-runs = {(verb, mode): [] for verb, mode, _, _ in cases}
-for _ in range(RUNS):
-    for verb, mode, fn, args in cases:
-        runs[verb, mode].append(timed(fn, *args, pid=fixed_fwd.pid))
+# Interleaved, by hand and each mode, in rounds (see the top): this
+# machine drifts by more than the differences measured.
+cases = {"RETR": [("hand", ftp_down, ([], hand_url)),
+                  ("passive", ftp_down, ([], fixed_url)),
+                  ("active", ftp_down, (ACTIVE, fixed_url))],
+         "STOR": [("hand", ftp_up, ([], hand_url)),
+                  ("passive", ftp_up, ([], fixed_url)),
+                  ("active", ftp_up, (ACTIVE, fixed_url))]}
+runs = {(verb, mode): [] for verb in cases for mode, _, _ in cases[verb]}
+for r in range(BULK_RUNS):
+    for verb in cases:
+        for mode, fn, args in rotated(cases[verb], r):
+            runs[verb, mode].append(timed(fn, *args, pid=fixed_fwd.pid))
 hand = {verb: median(runs[verb, "hand"]) for verb in ("RETR", "STOR")}
 bulk_cpu = []
 for verb in ("RETR", "STOR"):
     for mode in ("passive", "active"):
-        c = median(runs[verb, mode])
-        ratio = hand[verb].wall / c.wall
+        ref, c = paired(runs[verb, "hand"], runs[verb, mode])
+        ratio = ref.wall / c.wall
         row(1, "%s %s" % (verb, mode), "%.0f MB/s" % mbps(BIG, c.wall),
-            "%.0f MB/s by hand" % mbps(BIG, hand[verb].wall), ratio,
+            "%.0f MB/s by hand" % mbps(BIG, ref.wall), ratio,
             ">=0.97", ratio >= 0.97)
         bulk_cpu.append((verb, mode, c))
-    say("        (master CPU %s by hand %.2f s; through ftpfwd, passive "
-        "%.2f s, active %.2f s)" % (verb, hand[verb].cpu[1],
-                                    bulk_cpu[-2][2].cpu[1],
-                                    bulk_cpu[-1][2].cpu[1]))
+        say("        (master CPU: by hand %.2f s, through ftpfwd %.2f s)"
+            % (ref.cpu[1], c.cpu[1]))
 # The same download with UpstreamTLS: ftpfwd decrypts and copies every
 # byte (no target: TLS costs what it costs; this row says how much).
 vst = lab.start_vsftpd(tls=True, name="vsftpd-tls")
@@ -312,13 +332,12 @@ def small_row(n, d, count, config, port, pid, runs):
              ("passive", small_lftp, (port, "passive", d)),
              ("active", small_lftp, (port, "active", d))]
     res = {who: [] for who, _, _ in cases}
-    for _ in range(runs):
-        for who, fn, args in cases:
+    for r in range(runs):
+        for who, fn, args in rotated(cases, r):
             res[who].append(timed(fn, *args, pid=pid))
             small_check(count)
-    ref = median(res["sftp"])
     for mode in ("passive", "active"):
-        c = median(res[mode])
+        ref, c = paired(res["sftp"], res[mode])
         ratio = ref.wall / c.wall
         target = 1.0 if n == 2 else 1.5
         rate = "%.0f" if n == 2 else "%.1f"
@@ -507,16 +526,16 @@ backend_down()
 backend_up()
 if L.sha256(os.path.join(sfiles, "big-up")) != L.sha256(sbig):
     sys.exit("bench: the Backend=sftp upload came back wrong")
-# Interleaved, as row 1 is.
-scases = [("RETR", "sftp", sftp_get), ("RETR", "backend", backend_down),
-          ("STOR", "sftp", sftp_put), ("STOR", "backend", backend_up)]
-sruns = {(verb, who): [] for verb, who, _ in scases}
-for _ in range(RUNS):
-    for verb, who, fn in scases:
-        sruns[verb, who].append(timed(fn, pid=sfwd.pid))
+# Interleaved, in rounds, as row 1 is.
+scases = {"RETR": [("sftp", sftp_get), ("backend", backend_down)],
+          "STOR": [("sftp", sftp_put), ("backend", backend_up)]}
+sruns = {(verb, who): [] for verb in scases for who, _ in scases[verb]}
+for r in range(RUNS):
+    for verb in scases:
+        for who, fn in rotated(scases[verb], r):
+            sruns[verb, who].append(timed(fn, pid=sfwd.pid))
 for verb, ref_name in (("RETR", "get"), ("STOR", "put")):
-    ref = median(sruns[verb, "sftp"])
-    c = median(sruns[verb, "backend"])
+    ref, c = paired(sruns[verb, "sftp"], sruns[verb, "backend"])
     ratio = ref.wall / c.wall
     row(7, "%s %d MiB, Backend=sftp" % (verb, SFTP_BIG >> 20),
         "%.0f MB/s" % mbps(SFTP_BIG, c.wall),
@@ -567,12 +586,12 @@ def many_check():
 
 
 many_runs = {"sftp": [], "backend": []}
-for _ in range(RUNS):
-    for who, fn in (("sftp", sftp_mget), ("backend", lftp_mget)):
+for r in range(RUNS):
+    for who, fn in rotated([("sftp", sftp_mget), ("backend", lftp_mget)],
+                           r):
         many_runs[who].append(timed(fn, pid=sfwd.pid))
         many_check()
-ref = median(many_runs["sftp"])
-c = median(many_runs["backend"])
+ref, c = paired(many_runs["sftp"], many_runs["backend"])
 ratio = ref.wall / c.wall
 row(8, "%d x 1 KiB, lftp mget, sftp" % MANY_FILES,
     "%.0f files/s" % (MANY_FILES / c.wall),
