@@ -1,14 +1,14 @@
 """make bench: ftpfwd against what a user would use instead, side by side,
 over one ssh master in the same private loopback lab as the tests.
 
-Every row is measured in this run; row 1 is the median of BULK_RUNS runs,
-rows 2, 7 and 8 of BENCH_RUNS, row 3 of WAN_RUNS.  Where a row sets
-ftpfwd against a reference, each round runs every case once, in an
+Every row is measured in this run.  Where a row sets ftpfwd against a
+reference, it runs in rounds (BULK_RUNS for row 1, WAN_RUNS for row 3,
+BENCH_RUNS for the others): each round runs every case once, in an
 order turned by one place each round, and the row shows the round whose
-own ratio is the median (its two times are the row's two columns): this
-machine runs the very same
-transfer up to 20% faster or slower from one run to the next, and a
-case always run in the same slot would take whatever that slot is worth.  The references: curl through ssh -L
+own ratio is the median, its two times in the row's two columns.  This
+machine runs the very same transfer up to 20% faster or slower from one
+run to the next, and a case always run in the same slot would take
+whatever that slot is worth.  The references: curl through ssh -L
 forwards made by hand (row 1), OpenSSH's sftp over the same master (rows
 2, 3, 7, 8), the same lftp straight to vsftpd (row 2's floor).  Row 3
 runs row 2 over a second master whose ProxyCommand (bench/delay.py)
@@ -214,16 +214,18 @@ def rotated(cases, k):
 
 
 def paired(refs, ours):
-    """The round (reference, ours) whose ratio of the reference's time
-    to ours is the median: both from the same round, so drift between
-    rounds cancels."""
-    pairs = sorted(zip(refs, ours), key=lambda p: p[0].wall / p[1].wall)
-    return pairs[len(pairs) // 2]
+    """(reference, ours, ratio) of the round whose ratio, the
+    reference's time over ours, is the median: both times from the same
+    round, so drift between rounds cancels."""
+    rounds = sorted((r.wall / c.wall, i) for i, (r, c) in
+                    enumerate(zip(refs, ours)))
+    ratio, i = rounds[len(rounds) // 2]
+    return refs[i], ours[i], ratio
 
 
 say("row 1: %d MiB by curl through ftpfwd against the by-hand set-up "
     "(ssh -L for the control port and vsftpd's one passive port), "
-    "median of %d" % (BIG >> 20, BULK_RUNS))
+    "median round of %d" % (BIG >> 20, BULK_RUNS))
 # Once, untimed, each way: every byte arrives (and the cache is warm).
 ftp_up([], hand_url)
 if L.sha256(os.path.join(fixed.root, "big-up")) != want_big:
@@ -244,12 +246,13 @@ for r in range(BULK_RUNS):
     for verb in cases:
         for mode, fn, args in rotated(cases[verb], r):
             runs[verb, mode].append(timed(fn, *args, pid=fixed_fwd.pid))
+# The by-hand median: the scale of the rows that have no round of their
+# own (UpstreamTLS, row 5).
 hand = {verb: median(runs[verb, "hand"]) for verb in ("RETR", "STOR")}
 bulk_cpu = []
 for verb in ("RETR", "STOR"):
     for mode in ("passive", "active"):
-        ref, c = paired(runs[verb, "hand"], runs[verb, mode])
-        ratio = ref.wall / c.wall
+        ref, c, ratio = paired(runs[verb, "hand"], runs[verb, mode])
         row(1, "%s %s" % (verb, mode), "%.0f MB/s" % mbps(BIG, c.wall),
             "%.0f MB/s by hand" % mbps(BIG, ref.wall), ratio,
             ">=0.97", ratio >= 0.97)
@@ -337,8 +340,7 @@ def small_row(n, d, count, config, port, pid, runs):
             res[who].append(timed(fn, *args, pid=pid))
             small_check(count)
     for mode in ("passive", "active"):
-        ref, c = paired(res["sftp"], res[mode])
-        ratio = ref.wall / c.wall
+        ref, c, ratio = paired(res["sftp"], res[mode])
         target = 1.0 if n == 2 else 1.5
         rate = "%.0f" if n == 2 else "%.1f"
         row(n, "%d x 1 KiB lftp %s" % (count, mode),
@@ -349,7 +351,7 @@ def small_row(n, d, count, config, port, pid, runs):
 
 say()
 say("row 2: %d files of %d bytes, lftp mget in one session against one "
-    "sftp -b of gets, over the same master, median of %d" %
+    "sftp -b of gets, over the same master, median round of %d" %
     (SMALL_FILES, SMALL_SIZE, RUNS))
 small_row(2, "small", SMALL_FILES, lab.ssh_config, fwd.port, fwd_pid,
           RUNS)
@@ -363,7 +365,7 @@ say("  (the floor: the same lftp straight to vsftpd, no ssh: %.0f files/s)"
 # stderr goes to a log, or ssh -f would keep the caller's pipe open.
 say()
 say("row 3: %d files of %d bytes as row 2, over a %d ms round trip (the "
-    "master's ProxyCommand delays each way), median of %d" %
+    "master's ProxyCommand delays each way), median round of %d" %
     (WAN_FILES, SMALL_SIZE, 2 * WAN_DELAY_MS, WAN_RUNS))
 wan_ctl = lab.path("ctl-wan")
 wan_config = lab.path("ssh_config-wan")
@@ -473,7 +475,8 @@ for c in idle:
 # -- Row 7: Backend=sftp, bulk, against sftp over the same master ---------
 say()
 say("row 7: %d MiB through ftpfwd -o Backend=sftp (curl) against sftp "
-    "get/put over the same master, median of %d" % (SFTP_BIG >> 20, RUNS))
+    "get/put over the same master, median round of %d" %
+    (SFTP_BIG >> 20, RUNS))
 sfiles = lab.make_root("sftp-files")
 sbig = os.path.join(sfiles, "big")
 with open(sbig, "wb") as f:
@@ -535,8 +538,7 @@ for r in range(RUNS):
         for who, fn in rotated(scases[verb], r):
             sruns[verb, who].append(timed(fn, pid=sfwd.pid))
 for verb, ref_name in (("RETR", "get"), ("STOR", "put")):
-    ref, c = paired(sruns[verb, "sftp"], sruns[verb, "backend"])
-    ratio = ref.wall / c.wall
+    ref, c, ratio = paired(sruns[verb, "sftp"], sruns[verb, "backend"])
     row(7, "%s %d MiB, Backend=sftp" % (verb, SFTP_BIG >> 20),
         "%.0f MB/s" % mbps(SFTP_BIG, c.wall),
         "%.0f MB/s sftp %s" % (mbps(SFTP_BIG, ref.wall), ref_name), ratio,
@@ -549,8 +551,8 @@ for name in ("big-up", "big-put"):
 # -- Row 8: Backend=sftp, many small files, against sftp ------------------
 say()
 say("row 8: %d files of %d bytes, lftp mget * through ftpfwd -o "
-    "Backend=sftp against sftp get * over the same master, median of %d" %
-    (MANY_FILES, SMALL_SIZE, RUNS))
+    "Backend=sftp against sftp get * over the same master, median round "
+    "of %d" % (MANY_FILES, SMALL_SIZE, RUNS))
 many = os.path.join(sfiles, "many")
 os.mkdir(many)
 many_names = ["m%03d" % i for i in range(MANY_FILES)]
@@ -591,8 +593,7 @@ for r in range(RUNS):
                            r):
         many_runs[who].append(timed(fn, pid=sfwd.pid))
         many_check()
-ref, c = paired(many_runs["sftp"], many_runs["backend"])
-ratio = ref.wall / c.wall
+ref, c, ratio = paired(many_runs["sftp"], many_runs["backend"])
 row(8, "%d x 1 KiB, lftp mget, sftp" % MANY_FILES,
     "%.0f files/s" % (MANY_FILES / c.wall),
     "%.0f files/s sftp" % (MANY_FILES / ref.wall), ratio, ">=1.00",
