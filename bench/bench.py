@@ -60,12 +60,6 @@ def say(msg=""):
     print(msg, flush=True)
 
 
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def children_seconds():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -80,13 +74,13 @@ class Cpu:
 
     def __enter__(self):
         self.t0 = time.monotonic()
-        self.c0 = [cpu_seconds(p) for p in self.pids]
+        self.c0 = [L.cpu_seconds(p) for p in self.pids]
         self.k0 = children_seconds()
         return self
 
     def __exit__(self, *exc):
         self.wall = time.monotonic() - self.t0
-        self.cpu = [cpu_seconds(p) - c for p, c in zip(self.pids, self.c0)]
+        self.cpu = [L.cpu_seconds(p) - c for p, c in zip(self.pids, self.c0)]
         self.children = children_seconds() - self.k0
 
 
@@ -424,10 +418,11 @@ def per_transfer_us(secs):
 us = flat.cpu[0] / FLAT_TRANSFERS * 1e6
 row(4, "ftpfwd CPU per transfer", "%.0f us" % us, "%.0f us master" %
     (flat.cpu[1] / FLAT_TRANSFERS * 1e6), None, "<=100 us", us <= 100)
+drift = last.wall / first.wall
 row(4, "last %d / first %d" % (FLAT_WINDOW, FLAT_WINDOW),
     "%.2f ms" % (last.wall / FLAT_WINDOW * 1e3),
     "%.2f ms first" % (first.wall / FLAT_WINDOW * 1e3),
-    last.wall / first.wall, "<=1.20", last.wall / first.wall <= 1.2)
+    drift, "<=1.20", drift <= 1.2)
 say("  (CPU per transfer, first window -> last: ftpfwd %.0f -> %.0f us, "
     "master %.0f -> %.0f us, lftp %.0f -> %.0f us; each +-%.0f us, "
     "one clock tick)" %
