@@ -43,8 +43,11 @@
 /* Reads of /proc/net/tcp{,6}; larger than PROCNET_LINE_MAX. */
 #define PROCNET_BUF		8192
 
-/* Which ways of asking work here (peer_uid_probe). */
-static int	use_netlink = 1, use_procnet = 1;
+/*
+ * Which ways of asking work here (peer_uid_probe).  Only a netlink seen
+ * to find a live socket tells a missing one from a missing inet_diag.
+ */
+static int	use_netlink = 1, use_procnet = 1, netlink_seen;
 
 static const char	*procnet_tcp = "/proc/net/tcp";
 static const char	*procnet_tcp6 = "/proc/net/tcp6";
@@ -179,18 +182,22 @@ netlink_read(int fd, const struct sockaddr_storage *local,
 	return result;
 }
 
-/* One request, one answer.  0 with *uid, else -1 with why. */
+/*
+ * One request about the socket at peer, connected to local; one answer.
+ * Returns what sockdiag_parse() said of it, with *owner when
+ * SOCKDIAG_FOUND, or -1 with why.
+ */
 static int
-netlink_ask(int fd, const struct sockaddr_storage *local,
-    const struct sockaddr_storage *peer, uid_t *uid, char *why,
-    size_t whysz)
+netlink_query(int fd, const struct sockaddr_storage *local,
+    const struct sockaddr_storage *peer, uint32_t *owner, int *error,
+    char *why, size_t whysz)
 {
 	static uint32_t		 next_seq;
 	struct sockaddr_nl	 kernel;
 	u_char			 req[SOCKDIAG_REQUEST_MAX];
-	uint32_t		 seq = ++next_seq, owner;
+	uint32_t		 seq = ++next_seq;
 	ssize_t			 n;
-	int			 len, result, error = 0;
+	int			 len;
 
 	if ((len = sockdiag_request(req, sizeof(req), peer, local,
 	    seq)) == -1) {
@@ -208,8 +215,19 @@ netlink_ask(int fd, const struct sockaddr_storage *local,
 		    n == -1 ? strerror(errno) : "short write");
 		return -1;
 	}
-	result = netlink_read(fd, local, peer, seq, &owner, &error, why,
-	    whysz);
+	return netlink_read(fd, local, peer, seq, owner, error, why, whysz);
+}
+
+/* One request, one answer.  0 with *uid, else -1 with why. */
+static int
+netlink_ask(int fd, const struct sockaddr_storage *local,
+    const struct sockaddr_storage *peer, uid_t *uid, char *why,
+    size_t whysz)
+{
+	uint32_t	owner;
+	int		result, error = 0;
+
+	result = netlink_query(fd, local, peer, &owner, &error, why, whysz);
 	if (result == SOCKDIAG_FOUND) {
 		*uid = (uid_t)owner;
 		return 0;
@@ -425,9 +443,10 @@ peer_uid_probe(void)
 	    (len = sizeof(b), getpeername(s, (struct sockaddr *)&b,
 	    &len)) == 0) {
 		if (netlink_lookup(&a, &b, &uid, why, sizeof(why)) == 0 &&
-		    uid == getuid())
+		    uid == getuid()) {
 			use_procnet = 0;
-		else if (procnet_lookup(&a, &b, &uid, why, sizeof(why)) == 0 &&
+			netlink_seen = 1;
+		} else if (procnet_lookup(&a, &b, &uid, why, sizeof(why)) == 0 &&
 		    uid == getuid())
 			use_netlink = 0;
 	}
@@ -458,6 +477,35 @@ peer_uid(const struct sockaddr_storage *local,
 		return 0;
 	snprintf(why, sizeof(why), "%s; %s", nlwhy, procwhy);
 	describe(local, peer, why, err, errsz);
+	return -1;
+}
+
+/*
+ * Does a process still hold our socket whose address is self, connected
+ * to peer, now that we have handed it to another one?  Once the last
+ * descriptor is closed the kernel keeps the socket alone (an orphan, or
+ * gone), its FIN queued behind every byte written to it.  Returns 1 or
+ * 0, or -1 when netlink cannot tell (or peer_uid_probe() did not see
+ * it work).
+ */
+int
+sock_held(const struct sockaddr_storage *self,
+    const struct sockaddr_storage *peer)
+{
+	char		why[WHY_MAX];
+	uint32_t	owner;
+	int		fd, result, error = 0;
+
+	if (!netlink_seen || (fd = netlink_socket(why, sizeof(why))) == -1)
+		return -1;
+	result = netlink_query(fd, peer, self, &owner, &error, why,
+	    sizeof(why));
+	if (result == SOCKDIAG_FOUND)
+		return 1;
+	if (result == SOCKDIAG_UNOWNED || result == SOCKDIAG_NOSOCK)
+		return 0;
+	close(nl_fd);
+	nl_fd = -1;
 	return -1;
 }
 

@@ -29,6 +29,8 @@ int	peer_uid_netlink(const struct sockaddr_storage *,
 	    const struct sockaddr_storage *, uid_t *, char *, size_t);
 int	peer_uid_procnet(const struct sockaddr_storage *,
 	    const struct sockaddr_storage *, uid_t *, char *, size_t);
+int	sock_held(const struct sockaddr_storage *,
+	    const struct sockaddr_storage *);
 int	addr_is_local(const struct sockaddr_storage *);
 void	peer_uid_probe(void);
 

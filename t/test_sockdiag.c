@@ -893,6 +893,58 @@ test_addr_is_local(void)
 	ok(n > 0 && bad == 0, "local: all %d interface addresses", n);
 }
 
+/*
+ * sock_held(), as ftpfwd uses it: our socket handed to another process
+ * (a child here, the master there), which writes to it and closes it.
+ * Held while the child has it; not held once it has closed it, and the
+ * client then reads every byte and the end.
+ */
+static void
+test_held(void)
+{
+	struct conn	c;
+	char		buf[4096], want[3000];
+	ssize_t		n;
+	size_t		got = 0;
+	pid_t		pid;
+	int		go[2], status, held;
+
+	peer_uid_probe();
+	memset(want, 'x', sizeof(want));
+	if (conn_open(&c, "127.0.0.1", 0, "127.0.0.1", 0) == -1 ||
+	    pipe(go) == -1) {
+		skip("sock_held", "no connection");
+		skip("sock_held", "no connection");
+		skip("sock_held", "no connection");
+		return;
+	}
+	if ((pid = fork()) == 0) {
+		/* The other process: wait for the word, write, close. */
+		close(go[1]);
+		if (read(go[0], buf, 1) == 1 &&
+		    write(c.afd, want, sizeof(want)) == (ssize_t)sizeof(want))
+			_exit(0);
+		_exit(1);
+	}
+	close(go[0]);
+	close(c.afd);		/* handed over: the child's alone */
+	c.afd = -1;
+	held = sock_held(&c.local, &c.peer);
+	ok(held == 1, "sock_held: 1 while another process holds it (%d)",
+	    held);
+	if (write(go[1], "w", 1) != 1 || waitpid(pid, &status, 0) != pid)
+		status = -1;
+	close(go[1]);
+	held = sock_held(&c.local, &c.peer);
+	ok(status == 0 && held == 0, "sock_held: 0 once that process has "
+	    "written and closed it (%d)", held);
+	while ((n = read(c.cfd, buf, sizeof(buf))) > 0)
+		got += (size_t)n;
+	ok(n == 0 && got == sizeof(want), "the client read all %zu bytes "
+	    "and then the end", got);
+	conn_close(&c);
+}
+
 int
 main(void)
 {
@@ -914,6 +966,7 @@ main(void)
 	test_live_refusals();
 	test_live_other_user();
 	test_addr_is_local();
+	test_held();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
