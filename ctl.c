@@ -440,6 +440,30 @@ reply_end(struct session *s, const struct pending *p, int code)
 }
 
 /*
+ * How long a held reply waits before it looks again: XFER_HOLD_MS in
+ * all, and while only the kernel can say whether the data is out, a
+ * little and then twice as long each time.
+ */
+static void
+reply_defer_wait(struct session *s, int poll)
+{
+	struct timeval	tv;
+	double		left;
+
+	left = XFER_HOLD_MS / 1000.0 - elapsed_since(&s->ctl.defer_since);
+	if (poll && left > s->ctl.defer_poll_ms / 1000.0) {
+		left = s->ctl.defer_poll_ms / 1000.0;
+		if (s->ctl.defer_poll_ms < XFER_POLL_MAX_MS)
+			s->ctl.defer_poll_ms *= 2;
+	}
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = (time_t)left;
+	tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+	evtimer_add(s->ctl.defer_ev, &tv);
+}
+
+/*
  * A transfer's 226 came while its data connection still passes the
  * server's bytes on to the client: hold it, and every server line
  * behind it, until they are out, or XFER_HOLD_MS at most (a slow
@@ -449,20 +473,20 @@ reply_end(struct session *s, const struct pending *p, int code)
 static int
 reply_defer(struct session *s, const struct pending *p, int code)
 {
-	static const struct timeval	hold = { XFER_HOLD_MS / 1000,
-					    XFER_HOLD_MS % 1000 * 1000 };
+	int	poll;
 
 	if (p->cmd != FTP_CMD_TRANSFER || code < 200 || code >= 300 ||
 	    s->ctl.r_hold != HOLD_XFER)
 		return 0;
 	act_sweep(s);		/* a connection the master has queued */
-	if (s->xfer.failed[0] != '\0' || !data_xfer_unsent(s))
+	if (s->xfer.failed[0] != '\0' || !data_xfer_unsent(s, &poll))
 		return 0;
 	s->ctl.deferred = 1;
 	s->ctl.defer_p = *p;
 	s->ctl.defer_code = code;
+	s->ctl.defer_poll_ms = XFER_POLL_MS;
 	clock_gettime(CLOCK_MONOTONIC, &s->ctl.defer_since);
-	evtimer_add(s->ctl.defer_ev, &hold);
+	reply_defer_wait(s, poll);
 	logit(LL_DEBUG2, "#%u server %d held until the data is out", s->id,
 	    code);
 	return 1;
@@ -487,22 +511,19 @@ static void
 ctl_defer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session	*s = arg;
-	double		 left;
-	struct timeval	 tv;
+	int		 poll;
 
 	(void)fd;
 	(void)what;
 	if (s->dead || !s->ctl.deferred)
 		return;
-	left = XFER_HOLD_MS / 1000.0 - elapsed_since(&s->ctl.defer_since);
-	if (data_xfer_unsent(s) && left > 0) {
-		/* Woken early, and still not out: wait for the rest. */
-		tv.tv_sec = (time_t)left;
-		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
-		evtimer_add(s->ctl.defer_ev, &tv);
-		return;
-	}
-	if (left <= 0)
+	if (elapsed_since(&s->ctl.defer_since) < XFER_HOLD_MS / 1000.0) {
+		if (data_xfer_unsent(s, &poll)) {
+			/* Woken early, and still not out: wait for the rest. */
+			reply_defer_wait(s, poll);
+			return;
+		}
+	} else
 		logit(LL_VERBOSE, "#%u the data was not out after %d ms: "
 		    "the server's %d goes on", s->id, XFER_HOLD_MS,
 		    s->ctl.defer_code);
@@ -638,9 +659,18 @@ cmd_long(struct session *s, struct ctl_line *l)
 	return CTL_DONE;
 }
 
+/* Does this transfer command send the client's data to the server? */
+static int
+cmd_uploads(const char *verb)
+{
+	return strcmp(verb, "STOR") == 0 || strcmp(verb, "STOU") == 0 ||
+	    strcmp(verb, "APPE") == 0;
+}
+
 static enum ctl_verdict
 cmd_transfer(struct session *s, struct ctl_line *l)
 {
+	s->xfer.upload = cmd_uploads(l->verb);
 	if (act_hijacked(s)) {
 		act_forget(s);
 		client_reply(s, "425 ftpfwd: another connection came through "
@@ -659,6 +689,7 @@ cmd_transfer(struct session *s, struct ctl_line *l)
 	}
 	snprintf(s->xfer.verb, sizeof(s->xfer.verb), "%s", l->verb);
 	s->xfer.pending++;
+	data_xfer_command(s);
 	return CTL_PASS;
 }
 

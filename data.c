@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include "ftpfwd.h"
 #include "join.h"
+#include "peeruid.h"
 #include "ssh_mux.h"
 #include "tls.h"
 
@@ -46,7 +48,7 @@ data_conn_new(struct session *s, enum data_mode mode, int tls)
 	d->mode = mode;
 	d->tls_client = (tls & DATA_TLS_CLIENT) != 0;
 	d->tls_server = (tls & DATA_TLS_SERVER) != 0;
-	d->cli_fd = d->srv_fd = -1;
+	d->cli_fd = d->srv_fd = d->down_fd = -1;
 	d->xfer = s->xfer.count;	/* the next final reply is its */
 	TAILQ_INSERT_TAIL(&s->data, d, entry);
 	return d;
@@ -67,35 +69,65 @@ data_conn_free(struct data_conn *d)
 		close(d->cli_fd);
 	if (d->srv_fd != -1)
 		close(d->srv_fd);
+	if (d->down_fd != -1)
+		close(d->down_fd);
 	free(d);
 	ctl_xfer_data_moved(s);
 }
 
 /*
+ * Has the master written a download's last byte to the client's socket
+ * and closed it?  It holds that socket alone (data_to_master), so once
+ * no process holds it the FIN is queued behind the data.  Nothing tells
+ * us when: ask the kernel.  Returns 1, 0, or -1 when it cannot say.
+ */
+static int
+data_master_done(const struct data_conn *d)
+{
+	int	held;
+
+	if (d->down_fd == -1)
+		return -1;
+	if ((held = sock_held(&d->cli_self, &d->cli_peer)) == -1)
+		return -1;
+	return !held;
+}
+
+/*
  * Is a data connection of the transfer whose final reply is due still
  * passing the server's bytes on toward the client?  A join says when it
- * has passed their end on; a stdio forward that the master carries
- * straight to the client's socket is done when the master closes its
- * mux connection, which it does once the channel has closed, without
- * waiting for the client.  That reply waits for them, as it would on a
+ * has passed their end on.  A stdio forward that the master carries
+ * straight to the client's socket is done once the master has closed
+ * that socket, when *pollp is set: only asking again tells.  Failing
+ * that, it is done when the master closes its mux connection, once the
+ * channel has closed.  That reply waits for them, as it would on a
  * direct connection: a client may take a 226 before its data's end for
- * the end of its data.
+ * the end of its data.  An upload's data has reached the server when
+ * the server says so.
  */
 int
-data_xfer_unsent(struct session *s)
+data_xfer_unsent(struct session *s, int *pollp)
 {
 	struct data_conn	*d;
+	int			 unsent = 0, done;
 
+	*pollp = 0;
 	TAILQ_FOREACH(d, &s->data, entry) {
 		if (d->xfer != s->xfer.count)
 			continue;
 		if (d->conn_ev != NULL ||
-		    (d->join != NULL && !join_first_ended(d->join)) ||
-		    (d->mode == DM_PASSIVE && d->mc != NULL &&
-		    d->join == NULL && d->relay == NULL))
+		    (d->join != NULL && !join_first_ended(d->join)))
 			return 1;
+		if (d->mc == NULL || d->join != NULL || d->relay != NULL ||
+		    d->cmd_due || d->upload)
+			continue;
+		if ((done = data_master_done(d)) == 1)
+			continue;
+		if (done == -1)
+			return 1;
+		unsent = *pollp = 1;
 	}
-	return 0;
+	return unsent;
 }
 
 static void
@@ -116,7 +148,8 @@ int
 data_conn_waiting(const struct data_conn *d)
 {
 	return d->join == NULL && d->relay == NULL && d->conn_ev == NULL &&
-	    (d->pairing || (d->cli_fd != -1 && d->srv_fd != -1));
+	    (d->pairing || d->cmd_due ||
+	    (d->cli_fd != -1 && d->srv_fd != -1));
 }
 
 /*
@@ -385,6 +418,32 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
 }
 
 /*
+ * A download's socket goes to the master as its output alone, with a
+ * pipe of ours as its input (a download sends the server nothing).  The
+ * master closes its output once the server's last byte is written, and
+ * with no other descriptor left that close is the data's end toward the
+ * client; were the socket its input too, it would stay open until the
+ * channel has closed, a round trip through ssh later.  Sets *in_fd.
+ */
+static int
+data_split(struct data_conn *d, int fd, int *in_fd)
+{
+	socklen_t	len;
+	int		p[2];
+
+	len = sizeof(d->cli_self);
+	if (getsockname(fd, (struct sockaddr *)&d->cli_self, &len) == -1)
+		return -1;
+	len = sizeof(d->cli_peer);
+	if (getpeername(fd, (struct sockaddr *)&d->cli_peer, &len) == -1 ||
+	    pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	*in_fd = p[0];
+	d->down_fd = p[1];
+	return 0;
+}
+
+/*
  * Hand fd, the socket toward the client, to the master with a stdio
  * forward to the server's passive port host:port.  Takes fd.
  */
@@ -393,7 +452,7 @@ data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 {
 	char		 err[ERR_MAX];
 	uint32_t	 rid;
-	int		 mfd = fd, sp[2];
+	int		 in_fd = fd, out_fd = fd, sp[2];
 
 	snprintf(d->target, sizeof(d->target), "%s:%u", host, port);
 	if (data_needs_relay(d)) {
@@ -406,17 +465,21 @@ data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 			return -1;
 		}
 		d->srv_fd = sp[0];
-		mfd = sp[1];
-	}
-	if ((d->mc = mux_open(evbase, opt.ctl_path, data_mux_cb, d, err,
-	    sizeof(err))) == NULL) {
-		close(mfd);
+		in_fd = out_fd = sp[1];
+	} else if (!d->upload && data_split(d, fd, &in_fd) == -1)
+		logit(LL_DEBUG1, "#%u the data's end waits for the channel's: "
+		    "%s", d->s->id, strerror(errno));
+	if (d->mc == NULL && (d->mc = mux_open(evbase, opt.ctl_path,
+	    data_mux_cb, d, err, sizeof(err))) == NULL) {
+		close(in_fd);
+		if (out_fd != in_fd)
+			close(out_fd);
 		logit(LL_ERROR, "#%u cannot hand the data connection to the "
 		    "master at %s: %s", d->s->id, opt.ctl_path, err);
 		return -1;
 	}
-	/* mux_stdio_fwd() takes mfd, even when it fails. */
-	if (mux_stdio_fwd(d->mc, host, port, mfd, &rid) == -1) {
+	/* mux_stdio_fwd() takes both, even when it fails. */
+	if (mux_stdio_fwd(d->mc, host, port, in_fd, out_fd, &rid) == -1) {
 		logit(LL_ERROR, "#%u cannot hand the data connection to the "
 		    "master at %s: request failed", d->s->id, opt.ctl_path);
 		return -1;
@@ -424,6 +487,58 @@ data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 	if (data_conn_waiting(d))
 		data_conn_start(d);
 	return 0;
+}
+
+/*
+ * The client's connection to our passive port, fd, for d.  Plain, it
+ * goes to the master once its transfer command has gone on, which says
+ * which way the data will go (data_split); the mux connection that will
+ * carry the request is opened now, so the master's HELLO is not waited
+ * for then.  With TLS on a side the relay takes it now.  Takes fd.
+ */
+int
+data_pasv_take(struct data_conn *d, int fd)
+{
+	struct session	*s = d->s;
+	char		 err[ERR_MAX];
+
+	if (data_needs_relay(d) || s->xfer.pending > 0) {
+		d->upload = s->xfer.upload;
+		return data_to_master(d, fd, s->pasv.host, s->pasv.port);
+	}
+	d->cli_fd = fd;
+	d->cmd_due = 1;
+	if ((d->mc = mux_open(evbase, opt.ctl_path, data_mux_cb, d, err,
+	    sizeof(err))) == NULL) {
+		logit(LL_ERROR, "#%u cannot hand the data connection to the "
+		    "master at %s: %s", s->id, opt.ctl_path, err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A transfer command has gone on to the server: the client's passive
+ * data connection that waited for it goes to the master.
+ */
+void
+data_xfer_command(struct session *s)
+{
+	struct data_conn	*d, *dn;
+	int			 fd;
+
+	for (d = TAILQ_FIRST(&s->data); d != NULL; d = dn) {
+		dn = TAILQ_NEXT(d, entry);
+		if (!d->cmd_due)
+			continue;
+		d->cmd_due = 0;
+		d->upload = s->xfer.upload;
+		fd = d->cli_fd;
+		d->cli_fd = -1;
+		if (data_to_master(d, fd, s->pasv.host, s->pasv.port) == -1)
+			data_conn_fail(d, "ftpfwd could not hand the data "
+			    "connection to ssh");
+	}
 }
 
 /* The pair still missing the client's end (0) or the server's (1). */

@@ -63,6 +63,8 @@
 #define HELLO_TIMEOUT_MS	10000
 #define EOF_JUDGE_MS		100	/* let a dying master finish dying */
 #define XFER_HOLD_MS		2000	/* a 226 waits for its data at most */
+#define XFER_POLL_MS		1	/* then asks the kernel, first after */
+#define XFER_POLL_MAX_MS	64	/* and doubling up to */
 #define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
 #define LOG_LINE_MAX		2048	/* one whole log line */
 #define ERR_MAX			256	/* an error message from a callee */
@@ -179,6 +181,11 @@ struct data_conn {
 	struct event		*conn_ev;	/* connecting to the client */
 	int			 cli_fd, srv_fd;	/* ours until joined */
 	int			 pairing;	/* both ends will come to us */
+	int			 cmd_due;	/* cli_fd waits for its command */
+	int			 upload;	/* the client's bytes, not ours */
+	int			 down_fd;	/* a download's master input */
+	struct sockaddr_storage	 cli_self;	/* the socket it writes to */
+	struct sockaddr_storage	 cli_peer;
 	struct join		*join;
 	struct relay		*relay;
 	char			 target[HOST_STR_MAX];
@@ -225,6 +232,7 @@ struct ctl {
 	struct pending		 defer_p;	/* the reply's command */
 	int			 defer_code;
 	struct timespec		 defer_since;
+	int			 defer_poll_ms;	/* the next look, after */
 	struct event		*defer_ev;	/* looks again, from the loop */
 	int			 last_code;
 	int			 logged_in;	/* the server said 230 */
@@ -302,6 +310,7 @@ struct xfer {
 	int			 running;
 	struct timespec		 start;
 	char			 verb[FTP_VERB_MAX + 1];
+	int			 upload;	/* the last command sent data */
 	enum data_mode		 mode;
 	u_int			 count;
 };
@@ -602,7 +611,9 @@ void		 data_conns_each_waiting(struct session *,
 		    void (*)(struct data_conn *));
 void		 data_conns_free(struct session *);
 void		 data_conns_abort(struct session *);
-int		 data_xfer_unsent(struct session *);
+int		 data_xfer_unsent(struct session *, int *);
+int		 data_pasv_take(struct data_conn *, int);
+void		 data_xfer_command(struct session *);
 int		 data_to_master(struct data_conn *, int, const char *,
 		    uint16_t);
 struct data_conn *data_conn_pairing(struct session *, int);

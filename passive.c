@@ -78,7 +78,7 @@ pasv_accept(struct session *s)
 		close(fd);
 		return;
 	}
-	if (data_to_master(d, fd, s->pasv.host, s->pasv.port) == -1)
+	if (data_pasv_take(d, fd) == -1)
 		data_conn_fail(d, "ftpfwd could not hand the data connection "
 		    "to ssh");
 }

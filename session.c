@@ -437,8 +437,8 @@ session_connect(struct session *s, char *err, size_t errsz)
 		return -1;
 	}
 	/* mux_stdio_fwd() takes sp[1], even when it fails. */
-	if (mux_stdio_fwd(s->ctl.mux, fwd->host, fwd->port, sp[1], &rid) ==
-	    -1) {
+	if (mux_stdio_fwd(s->ctl.mux, fwd->host, fwd->port, sp[1], sp[1],
+	    &rid) == -1) {
 		snprintf(err, errsz, "cannot send the request");
 		return -1;
 	}

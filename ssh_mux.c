@@ -554,21 +554,26 @@ mux_is_ready(const struct mux_conn *mc)
 }
 
 /*
- * Ask for a stdio forward to host:port carried by socket fd, which the
- * master takes as both its input and output.  fd is ours to close from
- * now on, whatever happens.
+ * Ask for a stdio forward to host:port: the master reads what it sends
+ * from in_fd and writes what comes back to out_fd, which may be one
+ * socket.  Both are ours to close from now on, whatever happens.
  */
 int
-mux_stdio_fwd(struct mux_conn *mc, const char *host, uint16_t port, int fd,
-    uint32_t *ridp)
+mux_stdio_fwd(struct mux_conn *mc, const char *host, uint16_t port,
+    int in_fd, int out_fd, uint32_t *ridp)
 {
 	struct evbuffer	*m;
 
 	if (mc->dead || mc->npass != 0 || port == 0 ||
 	    (m = evbuffer_new()) == NULL) {
-		close(fd);
+		close(in_fd);
+		if (out_fd != in_fd)
+			close(out_fd);
 		return -1;
 	}
+	mc->pass_fds[0] = in_fd;
+	mc->pass_fds[1] = out_fd;
+	mc->npass = 2;
 	*ridp = mc->next_rid++;
 	/* The connect port is a uint32 on the wire, not a string. */
 	if (buf_put_u32(m, MUX_C_NEW_STDIO_FWD) != 0 ||
@@ -577,11 +582,9 @@ mux_stdio_fwd(struct mux_conn *mc, const char *host, uint16_t port, int fd,
 	    buf_put_string(m, host) != 0 ||
 	    buf_put_u32(m, port) != 0) {
 		evbuffer_free(m);
-		close(fd);
+		pass_close(mc);
 		return -1;
 	}
-	mc->pass_fds[0] = mc->pass_fds[1] = fd;
-	mc->npass = 2;
 	return mux_send(mc, m);
 }
 

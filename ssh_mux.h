@@ -67,7 +67,7 @@ int	 mux_connect_fd(const char *, char *, size_t);
 int	 mux_hello_sync(int, int, char *, size_t);
 struct mux_conn *mux_open(struct event_base *, const char *, mux_cb, void *,
 	    char *, size_t);
-int	 mux_stdio_fwd(struct mux_conn *, const char *, uint16_t, int,
+int	 mux_stdio_fwd(struct mux_conn *, const char *, uint16_t, int, int,
 	    uint32_t *);
 int	 mux_new_session(struct mux_conn *, const char *, int, int,
 	    uint32_t *);
