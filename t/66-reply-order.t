@@ -1,14 +1,18 @@
 # A transfer's final reply comes after its data's end, as on a direct
 # connection: ftpfwd holds the server's 226 until the server's bytes
 # have all been passed on to the client (active mode: its own join has
-# passed their end on; passive: the master has closed the channel).  Some clients take a 226 before the data's
-# end for the end of their data (lftp then hangs at the end of its
-# script).  The client here reads the data while it waits for the
-# reply and closes the data connection only after it, so it sees the
-# order exactly as it comes.
+# passed their end on; passive: no process holds the client's socket
+# any more once the master has written it and closed it).  Some clients
+# take a 226 before the data's end for the end of their data (lftp then
+# hangs at the end of its script).  The client here reads the data while
+# it waits for the reply and closes the data connection only after it,
+# so it sees the order exactly as it comes.  pyftpdlib sends its 226 as
+# soon as it has written the data, vsftpd only once its lingering close
+# is done, so only the former tests the hold in passive mode well.
 import hashlib
 import os
 import select
+import shutil
 import socket
 import sys
 import time
@@ -23,14 +27,19 @@ t = L.Tap()
 lab = L.Lab.started(t, "order")
 with lab.setup(t):
     vs = lab.start_vsftpd()
+    py = lab.start_pyftpdlib()
     fwd = lab.start_ftpfwd(vs.port)
+    fwd_py = lab.start_ftpfwd(py.port, log="ftpfwd-py.log")
+    fwd_xl = lab.start_ftpfwd(vs.port, "-o", "ActiveMode=passive",
+                              log="ftpfwd-xl.log")
 src = os.path.join(vs.root, "f")
 L.make_file(src, SIZE)
 os.chmod(src, 0o644)
+shutil.copy(src, os.path.join(py.root, "f"))
 want = L.sha256(src)
 
 
-def data_socket(c, active):
+def data_socket(c, active, path):
     """The data connection of the next RETR: (socket, or None and why)."""
     if not active:
         r = c.cmd("EPSV")
@@ -38,18 +47,18 @@ def data_socket(c, active):
             return None, r
         port = int(r.split("|||")[1].split("|")[0])
         d = socket.create_connection(("127.0.0.1", port), timeout=20)
-        c.send(("RETR %s/f\r\n" % vs.cwd).encode())
+        c.send(("RETR %s\r\n" % path).encode())
         first = c.reply()
-        return (d, first) if first.startswith("150 ") else (None, first)
+        return (d, first) if first[:3] in ("125", "150") else (None, first)
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
     ls.listen(1)
     r = c.cmd(L.port_command(ls.getsockname()[1]))
     if not r.startswith("200 "):
         return None, r
-    c.send(("RETR %s/f\r\n" % vs.cwd).encode())
+    c.send(("RETR %s\r\n" % path).encode())
     first = c.reply()
-    if not first.startswith("150 "):
+    if first[:3] not in ("125", "150"):
         return None, first
     ls.settimeout(20)
     d, _ = ls.accept()
@@ -57,9 +66,9 @@ def data_socket(c, active):
     return d, first
 
 
-def one_retr(c, active):
+def one_retr(c, active, path):
     """A RETR: (the data's sha256, EOF before the reply?, reply)."""
-    d, first = data_socket(c, active)
+    d, first = data_socket(c, active, path)
     if d is None:
         return None, False, first
     data, eof_first, reply = b"", None, ""
@@ -99,11 +108,15 @@ def one_retr(c, active):
     return hashlib.sha256(data).hexdigest(), bool(eof_first), reply
 
 
-for mode in ("active", "passive"):
-    c = L.Raw(fwd.port)
-    c.login(vs.user, vs.password)
+cases = [("active", vs, fwd, True, vs.cwd + "/f"),
+         ("passive", vs, fwd, False, vs.cwd + "/f"),
+         ("passive to pyftpdlib", py, fwd_py, False, "f"),
+         ("ActiveMode=passive", vs, fwd_xl, True, vs.cwd + "/f")]
+for mode, srv, f, active, path in cases:
+    c = L.Raw(f.port)
+    c.login(srv.user, srv.password)
     c.cmd("TYPE I")
-    results = [one_retr(c, mode == "active") for _ in range(TRANSFERS)]
+    results = [one_retr(c, active, path) for _ in range(TRANSFERS)]
     intact = sum(1 for s, _, r in results
                  if s == want and r.startswith("226"))
     overtaken = sum(1 for s, e, r in results
