@@ -65,23 +65,51 @@ def children_seconds():
     return r.ru_utime + r.ru_stime
 
 
+def tree_seconds(top):
+    """The CPU seconds of top and every process below it, with those of
+    the children they have waited for (sshd's sessions and their
+    sftp-servers)."""
+    below, total = {}, 0.0
+    for e in os.listdir("/proc"):
+        try:
+            if e.isdigit():
+                below.setdefault(int(L.proc_stat(int(e))[1]),
+                                 []).append(int(e))
+        except OSError:
+            pass                        # gone meanwhile
+    todo = [top]
+    while todo:
+        pid = todo.pop()
+        todo += below.get(pid, [])
+        try:
+            total += sum(int(x) for x in L.proc_stat(pid)[11:15])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class Cpu:
     """Wall time inside a block, the CPU seconds that the given processes
-    spend in it, and those of the children it waited for (lftp, curl)."""
+    spend in it, those of the children it waited for (lftp, curl), and
+    with tree set those of that process and all below it (sshd)."""
 
-    def __init__(self, *pids):
+    def __init__(self, *pids, tree=None):
         self.pids = pids
+        self.tree = tree
 
     def __enter__(self):
-        self.t0 = time.monotonic()
+        self.s0 = tree_seconds(self.tree) if self.tree else 0.0
         self.c0 = [L.cpu_seconds(p) for p in self.pids]
         self.k0 = children_seconds()
+        self.t0 = time.monotonic()      # the /proc walk is not timed
         return self
 
     def __exit__(self, *exc):
         self.wall = time.monotonic() - self.t0
         self.cpu = [L.cpu_seconds(p) - c for p, c in zip(self.pids, self.c0)]
         self.children = children_seconds() - self.k0
+        self.server = (tree_seconds(self.tree) - self.s0 if self.tree
+                       else 0.0)
 
 
 def check(argv, what, **kw):
@@ -192,8 +220,8 @@ def ftp_up(extra, base):
         sys.exit("bench: STOR through %s stored the wrong size" % base)
 
 
-def timed(fn, *args, pid=None):
-    with Cpu(pid or fwd_pid, master_pid) as c:
+def timed(fn, *args, pid=None, tree=None):
+    with Cpu(pid or fwd_pid, master_pid, tree=tree) as c:
         fn(*args)
     return c
 
@@ -286,28 +314,51 @@ fixed.proc.terminate()
 raw_down_rate = BIG / hand["RETR"].wall
 
 # -- Rows 2 and 3: many small files in one lftp session, against sftp ----
+# The by-hand set-up for lftp too: a vsftpd with one passive port, which
+# it names as 127.0.0.2, where ssh -L listens for it (rows 2 and 3 each
+# forward it through their own master).
+hand_pasv = L.free_port()
+hand_srv = lab.start_vsftpd(["pasv_min_port=%d" % hand_pasv,
+                             "pasv_max_port=%d" % hand_pasv,
+                             "pasv_address=127.0.0.2"], name="vsftpd-hand")
 blob = os.urandom(SMALL_SIZE)
 names = ["f%05d" % i for i in range(SMALL_FILES)]
-for d, count in (("small", SMALL_FILES), ("wan", WAN_FILES)):
-    os.mkdir(os.path.join(srv.root, d))
-    for n in names[:count]:
-        with open(os.path.join(srv.root, d, n), "wb") as f:
-            f.write(blob)
+for root in (srv.root, hand_srv.root):
+    for d, count in (("small", SMALL_FILES), ("wan", WAN_FILES)):
+        os.mkdir(os.path.join(root, d))
+        for n in names[:count]:
+            with open(os.path.join(root, d, n), "wb") as f:
+                f.write(blob)
 got = lab.make_root("got")
 
 
-def lftp(port, mode, commands, what):
+def lftp(port, mode, commands, what, host="127.0.0.1"):
     """One lftp, one FTP session, as a batch script would run it."""
     check(["lftp", "-c", "set cmd:fail-exit true; set net:max-retries 1; "
            "set net:timeout 30; set xfer:clobber on; "
-           "set ftp:passive-mode %s; open ftp://anonymous:x@127.0.0.1:%d; "
-           "%s" % ("off" if mode == "active" else "on", port, commands)],
-          what)
+           "set ftp:passive-mode %s; open ftp://anonymous:x@%s:%d; "
+           "%s" % ("off" if mode == "active" else "on", host, port,
+                   commands)], what)
 
 
-def small_lftp(port, mode, d):
+def small_lftp(port, mode, d, host="127.0.0.1"):
     lftp(port, mode, "cd %s/%s; lcd %s; mget *" % (srv.cwd, d, got),
-         "lftp mget")
+         "lftp mget", host)
+
+
+def hand_forwards(config, verb):
+    """ssh -L by hand through config's master for hand_srv's control
+    port and its passive port (verb: forward or cancel).  Returns the
+    local control port."""
+    specs = ["127.0.0.2:%d:127.0.0.1:%d" % (hand_srv.port, hand_srv.port),
+             "127.0.0.2:%d:127.0.0.1:%d" % (hand_pasv, hand_pasv)]
+    for spec in specs:
+        check(["ssh", "-F", config, "-O", verb, "-L", spec, "lab"],
+              "ssh -O %s -L %s" % (verb, spec))
+        if verb == "forward":
+            L.wait_for("the -L forward " + spec,
+                       L.port_open(int(spec.split(":")[1]), "127.0.0.2"))
+    return hand_srv.port
 
 
 def small_sftp(config, d):
@@ -331,36 +382,70 @@ def small_check(count):
 
 
 def small_row(n, d, count, config, port, pid, runs):
-    """The files of d by sftp, and by lftp through ftpfwd in both
-    modes, interleaved."""
+    """The files of d by sftp, by lftp through ftpfwd in both modes, and
+    by the same lftp through ssh -L by hand, interleaved.  Returns each
+    case's runs."""
+    hand_port = hand_forwards(config, "forward")
     cases = [("sftp", small_sftp, (config, d)),
              ("passive", small_lftp, (port, "passive", d)),
-             ("active", small_lftp, (port, "active", d))]
+             ("active", small_lftp, (port, "active", d)),
+             ("hand", small_lftp, (hand_port, "passive", d, "127.0.0.2"))]
     res = {who: [] for who, _, _ in cases}
     for r in range(runs):
         for who, fn, args in rotated(cases, r):
-            res[who].append(timed(fn, *args, pid=pid))
+            res[who].append(timed(fn, *args, pid=pid, tree=lab.sshd.pid))
             small_check(count)
+    hand_forwards(config, "cancel")
+    rate = "%.0f" if n == 2 else "%.1f"
     for mode in ("passive", "active"):
         ref, c, ratio = paired(res["sftp"], res[mode])
         target = 1.0 if n == 2 else 1.5
-        rate = "%.0f" if n == 2 else "%.1f"
         row(n, "%d x 1 KiB lftp %s" % (count, mode),
             (rate + " files/s") % (count / c.wall),
             (rate + " files/s sftp") % (count / ref.wall), ratio,
             ">=%.2f" % target, ratio >= target)
+    ref, c, ratio = paired(res["sftp"], res["hand"])
+    say(("  (by hand, ssh -L for vsftpd's control port and its one passive "
+         "port, the same lftp passive: " + rate + " files/s, %.2f of sftp)")
+        % (count / c.wall, ratio))
+    return res
 
 
 say()
 say("row 2: %d files of %d bytes, lftp mget in one session against one "
     "sftp -b of gets, over the same master, median round of %d" %
     (SMALL_FILES, SMALL_SIZE, RUNS))
-small_row(2, "small", SMALL_FILES, lab.ssh_config, fwd.port, fwd_pid,
-          RUNS)
+small = small_row(2, "small", SMALL_FILES, lab.ssh_config, fwd.port,
+                  fwd_pid, RUNS)
 floor = median_of(small_lftp, srv.port, "passive", "small")
 small_check(SMALL_FILES)
 say("  (the floor: the same lftp straight to vsftpd, no ssh: %.0f files/s)"
     % (SMALL_FILES / floor.wall))
+
+
+def per_file_us(runs, what):
+    """The median over runs of what(run), in microseconds per file."""
+    vals = sorted(what(c) for c in runs)
+    return vals[len(vals) // 2] / SMALL_FILES * 1e6
+
+
+# Where each millisecond of a file goes: sftp needs no new channel per
+# file, an FTP data connection does, and every control line crosses ssh.
+say("  (CPU per file, median of %d: ftpfwd passive: ftpfwd %.0f us, master "
+    "%.0f, sshd %.0f, lftp %.0f; sftp: master %.0f, sshd with its "
+    "sftp-server %.0f, sftp and its ssh %.0f; straight to vsftpd: lftp "
+    "%.0f; wall %.0f / %.0f / %.0f us)" % (
+        RUNS, per_file_us(small["passive"], lambda c: c.cpu[0]),
+        per_file_us(small["passive"], lambda c: c.cpu[1]),
+        per_file_us(small["passive"], lambda c: c.server),
+        per_file_us(small["passive"], lambda c: c.children),
+        per_file_us(small["sftp"], lambda c: c.cpu[1]),
+        per_file_us(small["sftp"], lambda c: c.server),
+        per_file_us(small["sftp"], lambda c: c.children),
+        floor.children / SMALL_FILES * 1e6,
+        per_file_us(small["passive"], lambda c: c.wall),
+        per_file_us(small["sftp"], lambda c: c.wall),
+        floor.wall / SMALL_FILES * 1e6))
 
 # Row 3: the same over a round trip of 2 * WAN_DELAY.  A second master
 # reaches the same sshd through bench/delay.py as its ProxyCommand; its
