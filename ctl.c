@@ -445,13 +445,13 @@ reply_end(struct session *s, const struct pending *p, int code)
  * little and then twice as long each time.
  */
 static void
-reply_defer_wait(struct session *s, int poll)
+reply_defer_wait(struct session *s, int polling)
 {
 	struct timeval	tv;
 	double		left;
 
 	left = XFER_HOLD_MS / 1000.0 - elapsed_since(&s->ctl.defer_since);
-	if (poll && left > s->ctl.defer_poll_ms / 1000.0) {
+	if (polling && left > s->ctl.defer_poll_ms / 1000.0) {
 		left = s->ctl.defer_poll_ms / 1000.0;
 		if (s->ctl.defer_poll_ms < XFER_POLL_MAX_MS)
 			s->ctl.defer_poll_ms *= 2;
@@ -473,20 +473,20 @@ reply_defer_wait(struct session *s, int poll)
 static int
 reply_defer(struct session *s, const struct pending *p, int code)
 {
-	int	poll;
+	int	polling;
 
 	if (p->cmd != FTP_CMD_TRANSFER || code < 200 || code >= 300 ||
 	    s->ctl.r_hold != HOLD_XFER)
 		return 0;
 	act_sweep(s);		/* a connection the master has queued */
-	if (s->xfer.failed[0] != '\0' || !data_xfer_unsent(s, &poll))
+	if (s->xfer.failed[0] != '\0' || !data_xfer_unsent(s, &polling))
 		return 0;
 	s->ctl.deferred = 1;
 	s->ctl.defer_p = *p;
 	s->ctl.defer_code = code;
 	s->ctl.defer_poll_ms = XFER_POLL_MS;
 	clock_gettime(CLOCK_MONOTONIC, &s->ctl.defer_since);
-	reply_defer_wait(s, poll);
+	reply_defer_wait(s, polling);
 	logit(LL_DEBUG2, "#%u server %d held until the data is out", s->id,
 	    code);
 	return 1;
@@ -511,16 +511,16 @@ static void
 ctl_defer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session	*s = arg;
-	int		 poll;
+	int		 polling;
 
 	(void)fd;
 	(void)what;
 	if (s->dead || !s->ctl.deferred)
 		return;
 	if (elapsed_since(&s->ctl.defer_since) < XFER_HOLD_MS / 1000.0) {
-		if (data_xfer_unsent(s, &poll)) {
+		if (data_xfer_unsent(s, &polling)) {
 			/* Woken early, and still not out: wait for the rest. */
-			reply_defer_wait(s, poll);
+			reply_defer_wait(s, polling);
 			return;
 		}
 	} else

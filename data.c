@@ -71,6 +71,8 @@ data_conn_free(struct data_conn *d)
 		close(d->srv_fd);
 	if (d->down_fd != -1)
 		close(d->down_fd);
+	if (d->watch_ev != NULL)
+		event_free(d->watch_ev);
 	free(d);
 	ctl_xfer_data_moved(s);
 }
@@ -79,31 +81,56 @@ data_conn_free(struct data_conn *d)
  * Has the master written a download's last byte to the client's socket
  * and closed it?  It holds that socket alone (data_to_master), so once
  * no process holds it the FIN is queued behind the data.  Nothing tells
- * us when: ask the kernel.  Returns 1, 0, or -1 when it cannot say.
+ * us when: ask the kernel.  The master closes it too when a write fails
+ * (the client went away), and then our pipe's end goes, so that the
+ * master's input ends and it closes the channel: the server learns of
+ * it as it would have from the client.  Returns 1, 0, or -1 when the
+ * kernel cannot say.
  */
 static int
-data_master_done(const struct data_conn *d)
+data_master_done(struct data_conn *d)
 {
 	int	held;
 
-	if (d->down_fd == -1)
-		return -1;
-	if ((held = sock_held(&d->cli_self, &d->cli_peer)) == -1)
-		return -1;
-	return !held;
+	if (d->master_done)
+		return 1;
+	if ((held = sock_held(&d->cli_self, &d->cli_peer)) != 0)
+		return held == 1 ? 0 : -1;
+	d->master_done = 1;
+	if (d->down_fd != -1) {
+		close(d->down_fd);
+		d->down_fd = -1;
+	}
+	if (d->watch_ev != NULL)
+		event_del(d->watch_ev);
+	return 1;
+}
+
+/* A download under way: has the master let go of the client's socket? */
+static void
+data_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval	 every = { DATA_WATCH_MS / 1000,
+					    DATA_WATCH_MS % 1000 * 1000 };
+	struct data_conn		*d = arg;
+
+	(void)fd;
+	(void)what;
+	if (data_master_done(d) == 0)
+		evtimer_add(d->watch_ev, &every);
 }
 
 /*
  * Is a data connection of the transfer whose final reply is due still
  * passing the server's bytes on toward the client?  A join says when it
- * has passed their end on.  A stdio forward that the master carries
- * straight to the client's socket is done once the master has closed
- * that socket, when *pollp is set: only asking again tells.  Failing
- * that, it is done when the master closes its mux connection, once the
- * channel has closed.  That reply waits for them, as it would on a
- * direct connection: a client may take a 226 before its data's end for
- * the end of its data.  An upload's data has reached the server when
- * the server says so.
+ * has passed their end on.  A download's stdio forward, which the
+ * master carries straight to the client's socket, is done once the
+ * master has closed that socket; *pollp is then set: only asking again
+ * tells.  Any other stdio forward is done when the master closes its
+ * mux connection, once the channel has closed.  That reply waits for
+ * them, as it would on a direct connection: a client may take a 226
+ * before its data's end for the end of its data.  An upload's data has
+ * reached the server when the server says so.
  */
 int
 data_xfer_unsent(struct session *s, int *pollp)
@@ -119,13 +146,13 @@ data_xfer_unsent(struct session *s, int *pollp)
 		    (d->join != NULL && !join_first_ended(d->join)))
 			return 1;
 		if (d->mc == NULL || d->join != NULL || d->relay != NULL ||
-		    d->cmd_due || d->upload)
+		    d->cmd_due || d->dir == DIR_UP)
 			continue;
-		if ((done = data_master_done(d)) == 1)
-			continue;
-		if (done == -1)
+		if (d->dir == DIR_UNKNOWN ||
+		    (done = data_master_done(d)) == -1)
 			return 1;
-		unsent = *pollp = 1;
+		if (done == 0)
+			unsent = *pollp = 1;
 	}
 	return unsent;
 }
@@ -142,7 +169,8 @@ data_first_end_cb(struct join *j, const char *why, void *arg)
 
 /*
  * Nothing carries it yet: both descriptors are ours and wait for the
- * transfer's 1xx, or one or both of a pair have still to come.
+ * transfer's 1xx, or one or both of a pair have still to come, or the
+ * client's waits for its transfer command (cmd_due).
  */
 int
 data_conn_waiting(const struct data_conn *d)
@@ -404,12 +432,15 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
 		/*
 		 * The master closes the link when the channel is done.  A
 		 * relay may still have bytes to pass on: it ends on its own.
-		 * One that never started has nothing to carry.
+		 * One that never started has nothing to carry; a client's
+		 * connection that waited for it is reset, not ended.
 		 */
 		if (d->relay != NULL) {
 			mux_free(d->mc);
 			d->mc = NULL;
-		} else
+		} else if (d->cmd_due)
+			data_conn_fail(d, "the ssh master closed the link");
+		else
 			data_conn_free(d);
 		break;
 	default:
@@ -419,28 +450,33 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
 
 /*
  * A download's socket goes to the master as its output alone, with a
- * pipe of ours as its input (a download sends the server nothing).  The
- * master closes its output once the server's last byte is written, and
- * with no other descriptor left that close is the data's end toward the
- * client; were the socket its input too, it would stay open until the
- * channel has closed, a round trip through ssh later.  Sets *in_fd.
+ * pipe of ours as its input (a download sends the server nothing; what
+ * a client might send on it goes unread, as by a server that only
+ * writes).  The master closes its output once the server's last byte
+ * is written, and with no other descriptor left that close is the
+ * data's end toward the client; were the socket its input too, it would
+ * stay open until the channel has closed, a round trip through ssh
+ * later.  Only where the kernel can tell when that happens (sock_held);
+ * otherwise d goes as any other.  Sets *in_fd.
  */
-static int
+static void
 data_split(struct data_conn *d, int fd, int *in_fd)
 {
 	socklen_t	len;
 	int		p[2];
 
 	len = sizeof(d->cli_self);
-	if (getsockname(fd, (struct sockaddr *)&d->cli_self, &len) == -1)
-		return -1;
-	len = sizeof(d->cli_peer);
-	if (getpeername(fd, (struct sockaddr *)&d->cli_peer, &len) == -1 ||
-	    pipe2(p, O_CLOEXEC) == -1)
-		return -1;
+	if (!sock_held_usable() ||
+	    getsockname(fd, (struct sockaddr *)&d->cli_self, &len) == -1 ||
+	    (len = sizeof(d->cli_peer), getpeername(fd,
+	    (struct sockaddr *)&d->cli_peer, &len)) == -1 ||
+	    (d->watch_ev = evtimer_new(evbase, data_watch_cb, d)) == NULL ||
+	    pipe2(p, O_CLOEXEC) == -1) {
+		d->dir = DIR_UNKNOWN;
+		return;
+	}
 	*in_fd = p[0];
 	d->down_fd = p[1];
-	return 0;
 }
 
 /*
@@ -450,9 +486,11 @@ data_split(struct data_conn *d, int fd, int *in_fd)
 int
 data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 {
-	char		 err[ERR_MAX];
-	uint32_t	 rid;
-	int		 in_fd = fd, out_fd = fd, sp[2];
+	static const struct timeval	 watch = { DATA_WATCH_MS / 1000,
+					    DATA_WATCH_MS % 1000 * 1000 };
+	char				 err[ERR_MAX];
+	uint32_t			 rid;
+	int				 in_fd = fd, out_fd = fd, sp[2];
 
 	snprintf(d->target, sizeof(d->target), "%s:%u", host, port);
 	if (data_needs_relay(d)) {
@@ -466,9 +504,8 @@ data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 		}
 		d->srv_fd = sp[0];
 		in_fd = out_fd = sp[1];
-	} else if (!d->upload && data_split(d, fd, &in_fd) == -1)
-		logit(LL_DEBUG1, "#%u the data's end waits for the channel's: "
-		    "%s", d->s->id, strerror(errno));
+	} else if (d->dir == DIR_DOWN)
+		data_split(d, fd, &in_fd);
 	if (d->mc == NULL && (d->mc = mux_open(evbase, opt.ctl_path,
 	    data_mux_cb, d, err, sizeof(err))) == NULL) {
 		close(in_fd);
@@ -484,9 +521,24 @@ data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 		    "master at %s: request failed", d->s->id, opt.ctl_path);
 		return -1;
 	}
+	if (d->down_fd != -1)
+		evtimer_add(d->watch_ev, &watch);
 	if (data_conn_waiting(d))
 		data_conn_start(d);
 	return 0;
+}
+
+/*
+ * Which way the data of the transfer command just gone on goes; unknown
+ * when another one is still due too (the client sent two before
+ * connecting), as s->xfer.upload tells only of the last.
+ */
+static enum data_dir
+data_dir_sent(const struct session *s)
+{
+	if (s->xfer.pending != 1)
+		return DIR_UNKNOWN;
+	return s->xfer.upload ? DIR_UP : DIR_DOWN;
 }
 
 /*
@@ -503,7 +555,7 @@ data_pasv_take(struct data_conn *d, int fd)
 	char		 err[ERR_MAX];
 
 	if (data_needs_relay(d) || s->xfer.pending > 0) {
-		d->upload = s->xfer.upload;
+		d->dir = data_dir_sent(s);
 		return data_to_master(d, fd, s->pasv.host, s->pasv.port);
 	}
 	d->cli_fd = fd;
@@ -532,7 +584,7 @@ data_xfer_command(struct session *s)
 		if (!d->cmd_due)
 			continue;
 		d->cmd_due = 0;
-		d->upload = s->xfer.upload;
+		d->dir = data_dir_sent(s);
 		fd = d->cli_fd;
 		d->cli_fd = -1;
 		if (data_to_master(d, fd, s->pasv.host, s->pasv.port) == -1)

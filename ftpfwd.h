@@ -65,6 +65,7 @@
 #define XFER_HOLD_MS		2000	/* a 226 waits for its data at most */
 #define XFER_POLL_MS		1	/* then asks the kernel, first after */
 #define XFER_POLL_MAX_MS	64	/* and doubling up to */
+#define DATA_WATCH_MS		250	/* a download's socket, asked every */
 #define LOG_TEXT_MAX		512	/* escaped untrusted text in a log */
 #define LOG_LINE_MAX		2048	/* one whole log line */
 #define ERR_MAX			256	/* an error message from a callee */
@@ -158,6 +159,9 @@ struct options {
 	char			*ssh_host;
 };
 
+/* Which way a stdio forward's data goes, once its command is known. */
+enum data_dir { DIR_UNKNOWN, DIR_DOWN, DIR_UP };
+
 /*
  * A data connection, named by the client's mode and the server's.
  * Toward the server in passive mode, the socket toward the client (the
@@ -181,11 +185,13 @@ struct data_conn {
 	struct event		*conn_ev;	/* connecting to the client */
 	int			 cli_fd, srv_fd;	/* ours until joined */
 	int			 pairing;	/* both ends will come to us */
-	int			 cmd_due;	/* cli_fd waits for its command */
-	int			 upload;	/* the client's bytes, not ours */
+	int			 cmd_due;	/* cli_fd awaits its command */
+	enum data_dir		 dir;		/* which way the data goes */
 	int			 down_fd;	/* a download's master input */
-	struct sockaddr_storage	 cli_self;	/* the socket it writes to */
-	struct sockaddr_storage	 cli_peer;
+	struct event		*watch_ev;	/* still held by the master? */
+	int			 master_done;	/* not any more */
+	struct sockaddr_storage	 cli_self;	/* that socket's address */
+	struct sockaddr_storage	 cli_peer;	/* the client's end of it */
 	struct join		*join;
 	struct relay		*relay;
 	char			 target[HOST_STR_MAX];

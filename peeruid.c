@@ -446,8 +446,8 @@ peer_uid_probe(void)
 		    uid == getuid()) {
 			use_procnet = 0;
 			netlink_seen = 1;
-		} else if (procnet_lookup(&a, &b, &uid, why, sizeof(why)) == 0 &&
-		    uid == getuid())
+		} else if (procnet_lookup(&a, &b, &uid, why,
+		    sizeof(why)) == 0 && uid == getuid())
 			use_netlink = 0;
 	}
 	if (s != -1)
@@ -484,9 +484,11 @@ peer_uid(const struct sockaddr_storage *local,
  * Does a process still hold our socket whose address is self, connected
  * to peer, now that we have handed it to another one?  Once the last
  * descriptor is closed the kernel keeps the socket alone (an orphan, or
- * gone), its FIN queued behind every byte written to it.  Returns 1 or
- * 0, or -1 when netlink cannot tell (or peer_uid_probe() did not see
- * it work).
+ * gone), its FIN queued behind every byte written to it, unless it was
+ * reset.  A reset socket still held counts as not held: no state it
+ * can be in is one a process holds it in (OWNED_STATES).  Returns 1 or
+ * 0, or -1 when netlink cannot tell (or peer_uid_probe() did not see it
+ * work).
  */
 int
 sock_held(const struct sockaddr_storage *self,
@@ -507,6 +509,13 @@ sock_held(const struct sockaddr_storage *self,
 	close(nl_fd);
 	nl_fd = -1;
 	return -1;
+}
+
+/* Can sock_held() answer here? */
+int
+sock_held_usable(void)
+{
+	return netlink_seen;
 }
 
 /* As peer_uid(), by netlink alone (for tests). */

@@ -31,6 +31,7 @@ int	peer_uid_procnet(const struct sockaddr_storage *,
 	    const struct sockaddr_storage *, uid_t *, char *, size_t);
 int	sock_held(const struct sockaddr_storage *,
 	    const struct sockaddr_storage *);
+int	sock_held_usable(void);
 int	addr_is_local(const struct sockaddr_storage *);
 void	peer_uid_probe(void);
 

@@ -127,4 +127,30 @@ for mode, srv, f, active, path in cases:
           "end" % mode)
     t.is_(c.cmd("NOOP")[:4], "200 ", "%s: the session goes on" % mode)
     c.close()
+
+# A client that closes its data connection in the middle of a passive
+# download: the server learns it as it would straight from the client,
+# and says so (426) instead of a 226 for data that never arrived.  2 GiB
+# (sparse) take seconds through ssh: the server is still sending.
+big = os.path.join(vs.root, "big")
+with open(big, "wb") as f:
+    f.truncate(2 << 30)
+os.chmod(big, 0o644)
+c = L.Raw(fwd.port)
+c.login(vs.user, vs.password)
+c.cmd("TYPE I")
+r = c.cmd("EPSV")
+d = socket.create_connection(("127.0.0.1", int(r.split("|||")[1].split(
+    "|")[0])), timeout=20)
+c.send(("RETR %s/big\r\n" % vs.cwd).encode())
+first, got = c.reply(), 0
+while first[:3] in ("125", "150") and got < 1 << 20:
+    got += len(d.recv(65536))
+d.close()
+c.sock.settimeout(60)
+final = c.reply()
+t.ok(final.startswith("426 "), "passive RETR cut short by the client after "
+     "%d bytes: the server's 426" % got, "got: %s then %s" % (first, final))
+t.is_(c.cmd("NOOP")[:4], "200 ", "and the session goes on")
+c.close()
 t.done()
