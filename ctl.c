@@ -670,7 +670,6 @@ cmd_uploads(const char *verb)
 static enum ctl_verdict
 cmd_transfer(struct session *s, struct ctl_line *l)
 {
-	s->xfer.upload = cmd_uploads(l->verb);
 	if (act_hijacked(s)) {
 		act_forget(s);
 		client_reply(s, "425 ftpfwd: another connection came through "
@@ -678,6 +677,7 @@ cmd_transfer(struct session *s, struct ctl_line *l)
 		return CTL_DONE;
 	}
 	if (s->xl.to != XL_NONE) {
+		s->xl.upload = cmd_uploads(l->verb);
 		switch (xl_transfer(s)) {
 		case 1:
 			return CTL_WAIT;
@@ -688,6 +688,7 @@ cmd_transfer(struct session *s, struct ctl_line *l)
 		}
 	}
 	snprintf(s->xfer.verb, sizeof(s->xfer.verb), "%s", l->verb);
+	s->xfer.upload = cmd_uploads(l->verb);
 	s->xfer.pending++;
 	data_xfer_command(s);
 	return CTL_PASS;

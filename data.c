@@ -34,6 +34,10 @@ const char *const data_mode_names[] = {
 	[DM_PASV_ACT] = "passive>active",
 };
 
+/* How often a download's socket is looked at (data_watch_cb). */
+static const struct timeval	data_watch_every = { DATA_WATCH_MS / 1000,
+				    DATA_WATCH_MS % 1000 * 1000 };
+
 static void	data_connect_cb(evutil_socket_t, short, void *);
 static void	data_first_end_cb(struct join *, const char *, void *);
 
@@ -106,18 +110,22 @@ data_master_done(struct data_conn *d)
 	return 1;
 }
 
-/* A download under way: has the master let go of the client's socket? */
+/*
+ * A download under way: has the master let go of the client's socket?
+ * A held 226 may go then.  A kernel that could not answer this time is
+ * asked again next time.
+ */
 static void
 data_watch_cb(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct timeval	 every = { DATA_WATCH_MS / 1000,
-					    DATA_WATCH_MS % 1000 * 1000 };
-	struct data_conn		*d = arg;
+	struct data_conn	*d = arg;
 
 	(void)fd;
 	(void)what;
-	if (data_master_done(d) == 0)
-		evtimer_add(d->watch_ev, &every);
+	if (data_master_done(d) == 1)
+		ctl_xfer_data_moved(d->s);
+	else
+		evtimer_add(d->watch_ev, &data_watch_every);
 }
 
 /*
@@ -456,8 +464,8 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
  * is written, and with no other descriptor left that close is the
  * data's end toward the client; were the socket its input too, it would
  * stay open until the channel has closed, a round trip through ssh
- * later.  Only where the kernel can tell when that happens (sock_held);
- * otherwise d goes as any other.  Sets *in_fd.
+ * later.  Only where the kernel can tell when that happens (sock_held),
+ * and tells of this socket; otherwise d goes as any other.  Sets *in_fd.
  */
 static void
 data_split(struct data_conn *d, int fd, int *in_fd)
@@ -465,18 +473,23 @@ data_split(struct data_conn *d, int fd, int *in_fd)
 	socklen_t	len;
 	int		p[2];
 
-	len = sizeof(d->cli_self);
-	if (!sock_held_usable() ||
-	    getsockname(fd, (struct sockaddr *)&d->cli_self, &len) == -1 ||
-	    (len = sizeof(d->cli_peer), getpeername(fd,
-	    (struct sockaddr *)&d->cli_peer, &len)) == -1 ||
-	    (d->watch_ev = evtimer_new(evbase, data_watch_cb, d)) == NULL ||
-	    pipe2(p, O_CLOEXEC) == -1) {
-		d->dir = DIR_UNKNOWN;
+	d->dir = DIR_UNKNOWN;		/* unless all of this works */
+	if (!sock_held_usable())
 		return;
-	}
+	len = sizeof(d->cli_self);
+	if (getsockname(fd, (struct sockaddr *)&d->cli_self, &len) == -1)
+		return;
+	len = sizeof(d->cli_peer);
+	if (getpeername(fd, (struct sockaddr *)&d->cli_peer, &len) == -1)
+		return;
+	/* Seen held now, by us: "not held" will mean what it says. */
+	if (sock_held(&d->cli_self, &d->cli_peer) != 1 ||
+	    (d->watch_ev = evtimer_new(evbase, data_watch_cb, d)) == NULL ||
+	    pipe2(p, O_CLOEXEC) == -1)
+		return;
 	*in_fd = p[0];
 	d->down_fd = p[1];
+	d->dir = DIR_DOWN;
 }
 
 /*
@@ -486,11 +499,9 @@ data_split(struct data_conn *d, int fd, int *in_fd)
 int
 data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 {
-	static const struct timeval	 watch = { DATA_WATCH_MS / 1000,
-					    DATA_WATCH_MS % 1000 * 1000 };
-	char				 err[ERR_MAX];
-	uint32_t			 rid;
-	int				 in_fd = fd, out_fd = fd, sp[2];
+	char		 err[ERR_MAX];
+	uint32_t	 rid;
+	int		 in_fd = fd, out_fd = fd, sp[2];
 
 	snprintf(d->target, sizeof(d->target), "%s:%u", host, port);
 	if (data_needs_relay(d)) {
@@ -522,7 +533,7 @@ data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 		return -1;
 	}
 	if (d->down_fd != -1)
-		evtimer_add(d->watch_ev, &watch);
+		evtimer_add(d->watch_ev, &data_watch_every);
 	if (data_conn_waiting(d))
 		data_conn_start(d);
 	return 0;

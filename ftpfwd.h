@@ -294,6 +294,7 @@ enum xl_state {
 struct xl {
 	enum xlate		 to;
 	enum xl_state		 state;
+	int			 upload;	/* the waiting command is one */
 	char			 err[LOG_TEXT_MAX];
 };
 
@@ -316,7 +317,7 @@ struct xfer {
 	int			 running;
 	struct timespec		 start;
 	char			 verb[FTP_VERB_MAX + 1];
-	int			 upload;	/* the last command sent data */
+	int			 upload;	/* the last one sent uploads */
 	enum data_mode		 mode;
 	u_int			 count;
 };

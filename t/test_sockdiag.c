@@ -911,14 +911,24 @@ test_held(void)
 
 	peer_uid_probe();
 	memset(want, 'x', sizeof(want));
-	if (conn_open(&c, "127.0.0.1", 0, "127.0.0.1", 0) == -1 ||
-	    pipe(go) == -1) {
-		skip("sock_held", "no connection");
-		skip("sock_held", "no connection");
-		skip("sock_held", "no connection");
+	if (!sock_held_usable()) {
+		/* ftpfwd then hands the socket over as before. */
+		for (n = 0; n < 3; n++)
+			skip("sock_held", "no NETLINK_SOCK_DIAG here");
 		return;
 	}
-	if ((pid = fork()) == 0) {
+	if (conn_open(&c, "127.0.0.1", 0, "127.0.0.1", 0) == -1 ||
+	    pipe(go) == -1) {
+		for (n = 0; n < 3; n++)
+			skip("sock_held", "no connection");
+		return;
+	}
+	if ((pid = fork()) == -1) {
+		ok(0, "sock_held: fork: %s", strerror(errno));
+		conn_close(&c);
+		return;
+	}
+	if (pid == 0) {
 		/* The other process: wait for the word, write, close. */
 		close(go[1]);
 		if (read(go[0], buf, 1) == 1 &&
