@@ -332,8 +332,9 @@ struct who {
 /*
  * Backend=sftp (sftpd.c and the sftp*.c after it): ftpfwd is the FTP
  * server, and answers from the ssh server's files through an sftp
- * channel of the master.  Every request a session sends is an sfs_req on its list until
- * the reply comes; ending the session forgets them all.
+ * channel of the master.  Every request a session sends is an sfs_req
+ * on its list until the reply comes; ending the session forgets them
+ * all.
  */
 #define SFS_PATH_MAX		4096	/* a path, the client's or ours */
 #define SFS_PKT_MAX		(2 * SFS_PATH_MAX + 512) /* but WRITE */
@@ -413,7 +414,7 @@ struct sfs_xfer {
 	uint64_t		 bytes;		/* on the data connection */
 	int			 fd;		/* the data, in the clear */
 	struct event		*rev, *wev;
-	struct evbuffer		*out;		/* to the client; STOR: from it */
+	struct evbuffer		*out;		/* to the client, or from it */
 	struct relay		*relay;		/* PROT P: TLS to the client */
 	int			 relay_done;
 	int			 opened;	/* its 150 is out */
