@@ -676,8 +676,15 @@ cmd_transfer(struct session *s, struct ctl_line *l)
 		    "the remote forward on the ssh server; send PORT again");
 		return CTL_DONE;
 	}
+	/*
+	 * Which way its data goes, for the connections set up for it.  One
+	 * that xl_transfer() answers here instead has no transfer due
+	 * before it whose direction this would overwrite: xl comes from
+	 * the client's PORT or PASV, answered only once every earlier
+	 * reply was in.
+	 */
+	s->xfer.upload = cmd_uploads(l->verb);
 	if (s->xl.to != XL_NONE) {
-		s->xl.upload = cmd_uploads(l->verb);
 		switch (xl_transfer(s)) {
 		case 1:
 			return CTL_WAIT;
@@ -688,7 +695,6 @@ cmd_transfer(struct session *s, struct ctl_line *l)
 		}
 	}
 	snprintf(s->xfer.verb, sizeof(s->xfer.verb), "%s", l->verb);
-	s->xfer.upload = cmd_uploads(l->verb);
 	s->xfer.pending++;
 	data_xfer_command(s);
 	return CTL_PASS;

@@ -96,17 +96,13 @@ data_master_done(struct data_conn *d)
 {
 	int	held;
 
-	if (d->master_done)
-		return 1;
+	if (d->down_fd == -1)
+		return 1;	/* found so before: the pipe went then */
 	if ((held = sock_held(&d->cli_self, &d->cli_peer)) != 0)
 		return held == 1 ? 0 : -1;
-	d->master_done = 1;
-	if (d->down_fd != -1) {
-		close(d->down_fd);
-		d->down_fd = -1;
-	}
-	if (d->watch_ev != NULL)
-		event_del(d->watch_ev);
+	close(d->down_fd);
+	d->down_fd = -1;
+	event_del(d->watch_ev);
 	return 1;
 }
 
@@ -456,6 +452,22 @@ data_mux_cb(struct mux_conn *mc, enum mux_event ev,
 	}
 }
 
+/* The mux connection that will carry d's stdio forward; -1 if none. */
+static int
+data_mux_open(struct data_conn *d)
+{
+	char	err[ERR_MAX];
+
+	if (d->mc != NULL)
+		return 0;
+	if ((d->mc = mux_open(evbase, opt.ctl_path, data_mux_cb, d, err,
+	    sizeof(err))) != NULL)
+		return 0;
+	logit(LL_ERROR, "#%u cannot hand the data connection to the master "
+	    "at %s: %s", d->s->id, opt.ctl_path, err);
+	return -1;
+}
+
 /*
  * A download's socket goes to the master as its output alone, with a
  * pipe of ours as its input (a download sends the server nothing; what
@@ -499,9 +511,8 @@ data_split(struct data_conn *d, int fd, int *in_fd)
 int
 data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 {
-	char		 err[ERR_MAX];
-	uint32_t	 rid;
-	int		 in_fd = fd, out_fd = fd, sp[2];
+	uint32_t	rid;
+	int		in_fd = fd, out_fd = fd, sp[2];
 
 	snprintf(d->target, sizeof(d->target), "%s:%u", host, port);
 	if (data_needs_relay(d)) {
@@ -517,13 +528,10 @@ data_to_master(struct data_conn *d, int fd, const char *host, uint16_t port)
 		in_fd = out_fd = sp[1];
 	} else if (d->dir == DIR_DOWN)
 		data_split(d, fd, &in_fd);
-	if (d->mc == NULL && (d->mc = mux_open(evbase, opt.ctl_path,
-	    data_mux_cb, d, err, sizeof(err))) == NULL) {
+	if (data_mux_open(d) == -1) {
 		close(in_fd);
 		if (out_fd != in_fd)
 			close(out_fd);
-		logit(LL_ERROR, "#%u cannot hand the data connection to the "
-		    "master at %s: %s", d->s->id, opt.ctl_path, err);
 		return -1;
 	}
 	/* mux_stdio_fwd() takes both, even when it fails. */
@@ -563,7 +571,6 @@ int
 data_pasv_take(struct data_conn *d, int fd)
 {
 	struct session	*s = d->s;
-	char		 err[ERR_MAX];
 
 	if (data_needs_relay(d) || s->xfer.pending > 0) {
 		d->dir = data_dir_sent(s);
@@ -571,13 +578,7 @@ data_pasv_take(struct data_conn *d, int fd)
 	}
 	d->cli_fd = fd;
 	d->cmd_due = 1;
-	if ((d->mc = mux_open(evbase, opt.ctl_path, data_mux_cb, d, err,
-	    sizeof(err))) == NULL) {
-		logit(LL_ERROR, "#%u cannot hand the data connection to the "
-		    "master at %s: %s", s->id, opt.ctl_path, err);
-		return -1;
-	}
-	return 0;
+	return data_mux_open(d);
 }
 
 /*

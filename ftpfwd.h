@@ -187,9 +187,8 @@ struct data_conn {
 	int			 pairing;	/* both ends will come to us */
 	int			 cmd_due;	/* cli_fd awaits its command */
 	enum data_dir		 dir;		/* which way the data goes */
-	int			 down_fd;	/* a download's master input */
-	struct event		*watch_ev;	/* still held by the master? */
-	int			 master_done;	/* not any more */
+	int			 down_fd;	/* a download's master input, */
+	struct event		*watch_ev;	/* till the master lets go */
 	struct sockaddr_storage	 cli_self;	/* that socket's address */
 	struct sockaddr_storage	 cli_peer;	/* the client's end of it */
 	struct join		*join;
@@ -294,7 +293,6 @@ enum xl_state {
 struct xl {
 	enum xlate		 to;
 	enum xl_state		 state;
-	int			 upload;	/* the waiting command is one */
 	char			 err[LOG_TEXT_MAX];
 };
 

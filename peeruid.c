@@ -248,6 +248,14 @@ netlink_ask(int fd, const struct sockaddr_storage *local,
  */
 static int	nl_fd = -1;
 
+/* After any failure: the next look-up starts on a fresh socket. */
+static void
+netlink_reset(void)
+{
+	close(nl_fd);
+	nl_fd = -1;
+}
+
 static int
 netlink_socket(char *why, size_t whysz)
 {
@@ -265,8 +273,7 @@ netlink_socket(char *why, size_t whysz)
 	if (setsockopt(nl_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1) {
 		snprintf(why, whysz, "sock_diag: receive timeout: %s",
 		    strerror(errno));
-		close(nl_fd);
-		nl_fd = -1;
+		netlink_reset();
 	}
 	return nl_fd;
 }
@@ -282,8 +289,7 @@ netlink_lookup(const struct sockaddr_storage *local,
 		return -1;
 	if (netlink_ask(fd, local, peer, uid, why, whysz) == 0)
 		return 0;
-	close(nl_fd);
-	nl_fd = -1;
+	netlink_reset();
 	return -1;
 }
 
@@ -506,8 +512,7 @@ sock_held(const struct sockaddr_storage *self,
 		return 1;
 	if (result == SOCKDIAG_UNOWNED || result == SOCKDIAG_NOSOCK)
 		return 0;
-	close(nl_fd);
-	nl_fd = -1;
+	netlink_reset();
 	return -1;
 }
 

@@ -223,7 +223,7 @@ xl_connected(struct data_conn *d, int err)
 	}
 	fd = d->cli_fd;
 	d->cli_fd = -1;
-	d->dir = s->xl.upload ? DIR_UP : DIR_DOWN;
+	d->dir = s->xfer.upload ? DIR_UP : DIR_DOWN;
 	if (data_to_master(d, fd, s->pasv.host, s->pasv.port) == -1) {
 		data_conn_free(d);
 		xl_fail(s, "425 ftpfwd: cannot hand the data connection to "
