@@ -128,6 +128,46 @@ for mode, srv, f, active, path in cases:
     t.is_(c.cmd("NOOP")[:4], "200 ", "%s: the session goes on" % mode)
     c.close()
 
+# The transfer command before the connection, as some clients send it:
+# the connection goes to the master as it comes, which way its data
+# goes taken from the command already sent.  An upload taken for a
+# download would never be read, and hang.
+def command_first(c, line):
+    """EPSV, then line, then the connection: (socket, first reply)."""
+    r = c.cmd("EPSV")
+    if not r.startswith("229 "):
+        return None, r
+    c.send((line + "\r\n").encode())
+    d = socket.create_connection(("127.0.0.1", int(r.split("|||")[1].split(
+        "|")[0])), timeout=20)
+    return d, c.reply()
+
+
+c = L.Raw(fwd.port)
+c.login(vs.user, vs.password)
+c.cmd("TYPE I")
+whole = 0
+for _ in range(20):
+    d, first = command_first(c, "RETR %s/f" % vs.cwd)
+    data = L.recv_all(d) if d is not None else b""
+    final = c.reply() if d is not None else first
+    whole += (hashlib.sha256(data).hexdigest() == want and
+              final.startswith("226 "))
+t.is_(whole, 20, "20 passive RETRs sent before connecting: all 226, all "
+      "intact by sha256")
+up = os.urandom(SIZE)
+d, first = command_first(c, "STOR %s/up" % vs.cwd)
+if d is not None:
+    d.sendall(up)
+    d.close()
+final = c.reply() if d is not None else first
+stored = os.path.join(vs.root, "up")
+t.ok(final.startswith("226 ") and os.path.exists(stored) and
+     L.sha256(stored) == hashlib.sha256(up).hexdigest(),
+     "a passive STOR sent before connecting: 226, stored intact",
+     "got: %s then %s" % (first, final))
+c.close()
+
 # A client that closes its data connection in the middle of a passive
 # download: the server learns it as it would straight from the client,
 # and says so (426) instead of a 226 for data that never arrived.  2 GiB
