@@ -69,22 +69,13 @@ def tree_seconds(top):
     """The CPU seconds of top and every process below it, with those of
     the children they have waited for (sshd's sessions and their
     sftp-servers)."""
-    below, total = {}, 0.0
-    for e in os.listdir("/proc"):
-        try:
-            if e.isdigit():
-                below.setdefault(int(L.proc_stat(int(e))[1]),
-                                 []).append(int(e))
-        except OSError:
-            pass                        # gone meanwhile
-    todo = [top]
-    while todo:
-        pid = todo.pop()
-        todo += below.get(pid, [])
-        try:
-            total += sum(int(x) for x in L.proc_stat(pid)[11:15])
-        except OSError:
-            pass
+    total = 0
+    for pid, _ in L.processes():
+        if L.Lab.descends(pid, top):
+            try:
+                total += sum(int(x) for x in L.proc_stat(pid)[11:15])
+            except OSError:
+                pass                    # gone meanwhile
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -192,9 +183,11 @@ os.link(big, up_src)
 want_big = L.sha256(big)
 
 
-def ssh_forward(spec, host, port):
-    check(["ssh", "-F", lab.ssh_config, "-O", "forward", "-L", spec, "lab"],
-          "ssh -O forward -L " + spec)
+def ssh_forward(spec, host, port, config=None):
+    """ssh -L spec by hand through config's master (the lab's), once it
+    listens at host:port."""
+    check(["ssh", "-F", config or lab.ssh_config, "-O", "forward", "-L",
+           spec, "lab"], "ssh -O forward -L " + spec)
     L.wait_for("the -L forward " + spec, L.port_open(port, host))
 
 
@@ -348,17 +341,15 @@ def small_lftp(port, mode, d, host="127.0.0.1"):
 
 def hand_forwards(config, verb):
     """ssh -L by hand through config's master for hand_srv's control
-    port and its passive port (verb: forward or cancel).  Returns the
-    local control port."""
-    specs = ["127.0.0.2:%d:127.0.0.1:%d" % (hand_srv.port, hand_srv.port),
-             "127.0.0.2:%d:127.0.0.1:%d" % (hand_pasv, hand_pasv)]
-    for spec in specs:
-        check(["ssh", "-F", config, "-O", verb, "-L", spec, "lab"],
-              "ssh -O %s -L %s" % (verb, spec))
+    port and its passive port, at the same ports on 127.0.0.2 (verb:
+    forward or cancel)."""
+    for port in (hand_srv.port, hand_pasv):
+        spec = "127.0.0.2:%d:127.0.0.1:%d" % (port, port)
         if verb == "forward":
-            L.wait_for("the -L forward " + spec,
-                       L.port_open(int(spec.split(":")[1]), "127.0.0.2"))
-    return hand_srv.port
+            ssh_forward(spec, "127.0.0.2", port, config)
+        else:
+            check(["ssh", "-F", config, "-O", "cancel", "-L", spec, "lab"],
+                  "ssh -O cancel -L " + spec)
 
 
 def small_sftp(config, d):
@@ -385,11 +376,12 @@ def small_row(n, d, count, config, port, pid, runs):
     """The files of d by sftp, by lftp through ftpfwd in both modes, and
     by the same lftp through ssh -L by hand, interleaved.  Returns each
     case's runs."""
-    hand_port = hand_forwards(config, "forward")
+    hand_forwards(config, "forward")
     cases = [("sftp", small_sftp, (config, d)),
              ("passive", small_lftp, (port, "passive", d)),
              ("active", small_lftp, (port, "active", d)),
-             ("hand", small_lftp, (hand_port, "passive", d, "127.0.0.2"))]
+             ("hand", small_lftp, (hand_srv.port, "passive", d,
+                                   "127.0.0.2"))]
     res = {who: [] for who, _, _ in cases}
     for r in range(runs):
         for who, fn, args in rotated(cases, r):
